@@ -1,0 +1,201 @@
+"""The paper's binary data sets: registry, lookup, verified download and a strict loader.
+
+A data set is an ``.npz`` in the official MADE schema: ``train_data``, ``valid_data``,
+``test_data`` (rows are examples, values 0/1; any numeric dtype) and optionally ``inputsize``
+and ``*_length``.  Names are looked up in ``$MADE_DATA_DIR``, then ``./data/``, then downloaded
+from the official upstream into ``./data/``; any path to such an ``.npz`` is a custom data set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tomllib
+import urllib.request
+import warnings
+import zipfile
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import DataError
+
+SPLITS = ("train", "valid", "test")
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What the paper says about a data set, and where to get it."""
+
+    name: str
+    dim: int
+    splits: tuple[int, int, int]
+    url: str
+    sha256: str | None = None
+    image_shape: tuple[int, int] | None = None
+
+
+@dataclass
+class BinaryDataset:
+    """Three splits of binary vectors as float32 tensors, plus where they came from."""
+
+    name: str
+    train: torch.Tensor
+    valid: torch.Tensor
+    test: torch.Tensor
+    source: str
+    sha256: str
+    image_shape: tuple[int, int] | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def dim(self) -> int:
+        return self.train.shape[1]
+
+    def split(self, name: str) -> torch.Tensor:
+        if name not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {name!r}")
+        return getattr(self, name)
+
+    def subset(self, n: int) -> BinaryDataset:
+        """The first ``n`` rows of each split (for smoke tests)."""
+        return BinaryDataset(self.name, self.train[:n], self.valid[:n], self.test[:n], self.source, self.sha256, self.image_shape)
+
+    def fingerprint(self) -> dict:
+        """Provenance to store with results."""
+        sizes = {s: int(self.split(s).shape[0]) for s in SPLITS}
+        return {"name": self.name, "source": self.source, "sha256": self.sha256, "dim": self.dim, "sizes": sizes}
+
+
+def registry() -> dict[str, DatasetInfo]:
+    """The paper's nine data sets, read from ``datasets.toml``."""
+    text = resources.files(__package__).joinpath("datasets.toml").read_text()
+    table = tomllib.loads(text)
+    return {
+        name: DatasetInfo(
+            name=name,
+            dim=entry["dim"],
+            splits=tuple(entry["splits"]),
+            url=entry["url"],
+            sha256=entry.get("sha256"),
+            image_shape=tuple(entry["image_shape"]) if "image_shape" in entry else None,
+        )
+        for name, entry in table.items()
+    }
+
+
+def search_dirs() -> list[Path]:
+    """Where named data sets are looked for, in order."""
+    dirs = [Path(os.environ["MADE_DATA_DIR"])] if os.environ.get("MADE_DATA_DIR") else []
+    return dirs + [Path("data")]
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def locate(name: str, download: bool = True) -> Path:
+    """Path of a named data set, downloading it into ``./data/`` when not found locally."""
+    info = registry().get(name)
+    if info is None:
+        known = ", ".join(sorted(registry()))
+        raise DataError(f"unknown data set {name!r}: use one of {known}, or a path to an .npz file")
+    candidates = [d / f"{name}.npz" for d in search_dirs()]
+    for path in candidates:
+        if path.is_file():
+            return path
+    looked = ", ".join(str(p) for p in candidates)
+    if not download:
+        raise DataError(f"data set {name!r} not found (looked in {looked}); set MADE_DATA_DIR to its folder")
+    return download_dataset(info, Path("data") / f"{name}.npz", looked)
+
+
+def download_dataset(info: DatasetInfo, dest: Path, looked: str) -> Path:
+    """Download ``info.url`` to ``dest`` atomically, verifying its SHA-256 when known."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_suffix(".npz.part")
+    print(f"downloading {info.name} from {info.url} ...", flush=True)
+    try:
+        urllib.request.urlretrieve(info.url, tmp)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise DataError(
+            f"data set {info.name!r} not found (looked in {looked}) and download from {info.url} failed ({exc}); "
+            f"download it by hand into ./data/ or set MADE_DATA_DIR to a folder holding {info.name}.npz"
+        ) from None
+    if info.sha256 and (digest := sha256_of(tmp)) != info.sha256:
+        tmp.unlink(missing_ok=True)
+        raise DataError(f"download of {info.name!r} has SHA-256 {digest}, expected {info.sha256}; try again later")
+    os.replace(tmp, dest)
+    return dest
+
+
+def load_dataset(name_or_path: str | os.PathLike, download: bool = True) -> BinaryDataset:
+    """Load a registered data set by name, or any ``.npz`` in the official schema by path."""
+    text = str(name_or_path)
+    is_path = text.endswith(".npz") or os.sep in text
+    info = None if is_path else registry().get(text)
+    path = Path(text) if is_path else locate(text, download)
+    if is_path and not path.is_file():
+        raise DataError(f"data file {path} does not exist; give a path to an .npz with train_data/valid_data/test_data")
+    name = path.stem if info is None else info.name
+    arrays = read_npz(path)
+    splits = {s: validate_split(arrays, s, path) for s in SPLITS}
+    dims = {s: a.shape[1] for s, a in splits.items()}
+    if len(set(dims.values())) != 1:
+        raise DataError(f"{path}: splits disagree on dimensionality {dims}; every split needs the same columns")
+    dim = dims["train"]
+    if "inputsize" in arrays and int(np.asarray(arrays["inputsize"])) != dim:
+        raise DataError(f"{path}: inputsize says {int(arrays['inputsize'])} but the data have {dim} columns")
+    if info is not None and dim != info.dim:
+        raise DataError(f"{path}: {name} should have {info.dim} dimensions, found {dim}; the file is not {name}")
+    extra = {k: arrays[k] for k in arrays if k.endswith("_labels")}
+    tensors = {s: torch.from_numpy(a.astype(np.float32)) for s, a in splits.items()}
+    return BinaryDataset(
+        name, **tensors, source=str(path), sha256=sha256_of(path),
+        image_shape=info.image_shape if info else None, extra=extra,
+    )  # fmt: skip
+
+
+def read_npz(path: Path) -> dict[str, np.ndarray]:
+    """Read every array of an ``.npz``, turning any low-level failure into a one-line DataError."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # files written by Python 2 trigger a harmless warning
+            with np.load(path, allow_pickle=False) as npz:
+                return {key: npz[key] for key in npz.files}
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as exc:
+        raise DataError(
+            f"{path} is corrupt or truncated ({type(exc).__name__}: {exc}); delete it and download it again"
+        ) from None
+
+
+def validate_split(arrays: dict[str, np.ndarray], split: str, path: Path) -> np.ndarray:
+    """Check one split: present, 2-D, numeric, finite, binary, and consistent with its length key."""
+    key = f"{split}_data"
+    if key not in arrays:
+        raise DataError(
+            f"{path} has no {key!r} (found keys: {sorted(arrays)}); the schema needs train_data, valid_data, test_data"
+        )
+    data = arrays[key]
+    if data.ndim != 2:
+        raise DataError(f"{path}: {key} must be 2-D (examples x dimensions), got shape {data.shape}")
+    if not np.issubdtype(data.dtype, np.number) and data.dtype != np.bool_:
+        raise DataError(f"{path}: {key} must be numeric, got dtype {data.dtype}")
+    if np.issubdtype(data.dtype, np.floating) and np.isnan(data).any():
+        raise DataError(f"{path}: {key} contains NaN in {int(np.isnan(data).sum())} entries; values must be 0 or 1")
+    bad = ~np.isin(data, (0, 1))
+    if bad.any():
+        example = data[bad].flat[0]
+        raise DataError(f"{path}: {key} has {int(bad.sum())} values that are not 0 or 1 (e.g. {example}); binarize it first")
+    length_key = f"{split}_length"
+    if length_key in arrays and int(np.asarray(arrays[length_key])) != data.shape[0]:
+        raise DataError(f"{path}: {length_key} says {int(arrays[length_key])} rows but {key} has {data.shape[0]}")
+    return data

@@ -1,0 +1,194 @@
+"""MADE: a masked autoencoder whose outputs are autoregressive conditionals (Germain et al. 2015).
+
+The whole forward pass is :meth:`MADE.forward`: masked hidden layers, then one output layer that
+reads the last hidden layer and, with direct connections, the input itself::
+
+    h^0 = x,   h^l = act(b^l + (W^l * M^l) h^{l-1}),   logits = c + (V * M^V) h^L + (A * M^A) x
+
+Output ``d`` is the logit of ``p(x_d = 1 | x_{<d})`` in the ordering of the current mask.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .masks import Degrees, Masks, degrees_for_mask, masks_from_degrees
+
+ACTIVATIONS = {"relu": F.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid}
+
+
+@dataclass
+class MADEConfig:
+    """Everything needed to rebuild a MADE (saved in checkpoints)."""
+
+    input_dim: int
+    hidden_sizes: list[int] = field(default_factory=lambda: [500])
+    direct: bool = True
+    activation: str = "relu"
+    num_masks: int = 1  # size of the mask set cycled over minibatches; 0 = a new mask every time
+    order_agnostic: bool = False
+    connectivity_agnostic: bool = False
+    random_ordering: bool = False  # single-ordering models: natural (False) or one random ordering
+    dropout: float = 0.0
+    init: str = "default"  # "default" (nn.Linear's) or "orthogonal" (the official code's)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.input_dim < 2:
+            raise ValueError(f"input_dim must be >= 2, got {self.input_dim}")
+        if not self.hidden_sizes or min(self.hidden_sizes) < 1:
+            raise ValueError(f"hidden_sizes must be positive integers, got {self.hidden_sizes}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
+        if self.num_masks < 0:
+            raise ValueError(f"num_masks must be >= 0 (0 = unbounded), got {self.num_masks}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.init not in ("default", "orthogonal"):
+            raise ValueError(f"init must be 'default' or 'orthogonal', got {self.init!r}")
+
+
+class MADE(nn.Module):
+    """Masked autoencoder for binary vectors, with a reproducible set of masks.
+
+    Mask ``k`` is a pure function of ``(config.seed, k)``; the model holds one mask at a time
+    (``mask_index``) and :meth:`next_mask` cycles through the set of ``num_masks`` masks.
+    """
+
+    def __init__(self, config: MADEConfig | None = None, **kwargs: Any) -> None:
+        super().__init__()
+        self.config = config if config is not None else MADEConfig(**kwargs)
+        cfg = self.config
+        sizes = [cfg.input_dim, *cfg.hidden_sizes]
+        self.hidden = nn.ModuleList(nn.Linear(i, o) for i, o in zip(sizes[:-1], sizes[1:]))
+        out_in = cfg.hidden_sizes[-1] + (cfg.input_dim if cfg.direct else 0)
+        self.output = nn.Linear(out_in, cfg.input_dim)
+        self.activation = ACTIVATIONS[cfg.activation]
+        self.dropout = nn.Dropout(cfg.dropout)
+        self._init_weights()
+        self._degrees: dict[int, Degrees] = {}
+        self.mask_index = 0
+        self.set_mask(0)
+
+    # ------------------------------------------------------------------ masks
+    def degrees(self, mask_index: int | None = None) -> Degrees:
+        """Degrees of mask ``mask_index`` (default: the current one); cached, they are tiny."""
+        k = self.mask_index if mask_index is None else self._canonical(mask_index)
+        if k not in self._degrees:
+            cfg = self.config
+            self._degrees[k] = degrees_for_mask(
+                cfg.input_dim,
+                cfg.hidden_sizes,
+                cfg.seed,
+                k,
+                order_agnostic=cfg.order_agnostic,
+                connectivity_agnostic=cfg.connectivity_agnostic,
+                random_first_ordering=cfg.random_ordering,
+            )
+        return self._degrees[k]
+
+    def masks(self, mask_index: int | None = None) -> Masks:
+        """The masks of mask ``mask_index`` on the model's device."""
+        masks = masks_from_degrees(self.degrees(mask_index), self.output.weight.dtype)
+        device = self.output.weight.device
+        return Masks(tuple(m.to(device) for m in masks.hidden), masks.output.to(device), masks.direct.to(device))
+
+    def set_mask(self, mask_index: int) -> None:
+        """Make mask ``mask_index`` (taken modulo the set size) the current one."""
+        self.mask_index = self._canonical(mask_index)
+        masks = self.masks()
+        for i, mask in enumerate(masks.hidden):
+            self.register_buffer(f"mask_hidden_{i}", mask, persistent=False)
+        out = torch.cat([masks.output, masks.direct], dim=1) if self.config.direct else masks.output
+        self.register_buffer("mask_output", out, persistent=False)
+
+    def next_mask(self) -> None:
+        """Advance to the next mask of the set (a no-op for a single-mask model)."""
+        if self.config.num_masks != 1:
+            self.set_mask(self.mask_index + 1)
+
+    @property
+    def ordering(self) -> torch.Tensor:
+        """Input indices in the order the current mask models them."""
+        return torch.as_tensor(self.degrees().ordering)
+
+    def _canonical(self, mask_index: int) -> int:
+        k = self.config.num_masks
+        return mask_index % k if k > 0 else mask_index
+
+    # ------------------------------------------------------------ forward pass
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of ``p(x_d = 1 | x_{<d})`` for every ``d``, under the current mask."""
+        h = x
+        for i, layer in enumerate(self.hidden):
+            mask = getattr(self, f"mask_hidden_{i}")
+            h = self.dropout(self.activation(F.linear(h, layer.weight * mask, layer.bias)))
+        if self.config.direct:
+            h = torch.cat([h, x], dim=1)
+        return F.linear(h, self.output.weight * self.mask_output, self.output.bias)
+
+    def log_prob(self, x: torch.Tensor, n_masks: int = 1) -> torch.Tensor:
+        """Per-example log-likelihood in nats, shape (batch,).
+
+        With ``n_masks == 1`` the current mask is used.  Otherwise the ensemble of masks
+        ``0..n_masks-1`` (modulo the set size): ``log mean_k p_k(x)``, i.e. probabilities are
+        averaged, never logits.  The current mask is restored afterwards.
+        """
+        if n_masks == 1:
+            return -F.binary_cross_entropy_with_logits(self(x), x, reduction="none").sum(dim=1)
+        if n_masks < 1:
+            raise ValueError(f"n_masks must be >= 1, got {n_masks}")
+        current = self.mask_index
+        try:
+            per_mask = []
+            for k in range(n_masks):
+                self.set_mask(k)
+                per_mask.append(self.log_prob(x))
+        finally:
+            self.set_mask(current)
+        return torch.logsumexp(torch.stack(per_mask), dim=0) - math.log(n_masks)
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` exact samples in {0,1}^D under the current mask (ancestral, in its ordering)."""
+        from .sampling import sample
+
+        return sample(self, n, generator=generator)
+
+    # ---------------------------------------------------------- bookkeeping
+    def get_extra_state(self) -> dict[str, Any]:
+        return {"config": asdict(self.config), "mask_index": self.mask_index}
+
+    def set_extra_state(self, state: dict[str, Any]) -> None:
+        if state["config"] != asdict(self.config):
+            raise ValueError("checkpoint was saved from a MADE with a different configuration")
+        self.set_mask(state["mask_index"])
+
+    def _init_weights(self) -> None:
+        """Init each weight block with its own fan-in (orthogonal if configured)."""
+        cfg = self.config
+        blocks = [layer.weight for layer in self.hidden]
+        blocks.append(self.output.weight[:, : cfg.hidden_sizes[-1]])
+        if cfg.direct:
+            blocks.append(self.output.weight[:, cfg.hidden_sizes[-1] :])
+        generator = torch.Generator().manual_seed(cfg.seed)
+        with torch.no_grad():
+            for block in blocks:
+                if cfg.init == "orthogonal":
+                    block.copy_(nn.init.orthogonal_(torch.empty_like(block), generator=generator))
+                else:
+                    bound = 1.0 / math.sqrt(block.shape[1])
+                    block.uniform_(-bound, bound, generator=generator)
+            for bias in [layer.bias for layer in self.hidden] + [self.output.bias]:
+                bias.zero_()
+
+
+def build_made(config: dict[str, Any] | MADEConfig) -> MADE:
+    """Build a MADE from a config (a dict as saved in checkpoints, or a MADEConfig)."""
+    return MADE(config if isinstance(config, MADEConfig) else MADEConfig(**config))

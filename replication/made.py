@@ -11,6 +11,7 @@ Output ``d`` is the logit of ``p(x_d = 1 | x_{<d})`` in the ordering of the curr
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -75,6 +76,9 @@ class MADE(nn.Module):
         self._degrees: dict[int, Degrees] = {}
         self.mask_index = 0
         self.set_mask(0)
+        if self._fixed_mask:  # masked weights stay zero: zero gradients, zero optimizer state, zero updates
+            for layer, name in self._masked_layers():
+                layer.weight.register_post_accumulate_grad_hook(self._gradient_masker(name))
 
     # ------------------------------------------------------------------ masks
     def degrees(self, mask_index: int | None = None) -> Degrees:
@@ -94,10 +98,9 @@ class MADE(nn.Module):
         return self._degrees[k]
 
     def masks(self, mask_index: int | None = None) -> Masks:
-        """The masks of mask ``mask_index`` on the model's device."""
-        masks = masks_from_degrees(self.degrees(mask_index), self.output.weight.dtype)
-        device = self.output.weight.device
-        return Masks(tuple(m.to(device) for m in masks.hidden), masks.output.to(device), masks.direct.to(device))
+        """The masks of mask ``mask_index``, built on the model's device."""
+        weight = self.output.weight
+        return masks_from_degrees(self.degrees(mask_index), weight.dtype, weight.device)
 
     def set_mask(self, mask_index: int) -> None:
         """Make mask ``mask_index`` (taken modulo the set size) the current one."""
@@ -107,6 +110,30 @@ class MADE(nn.Module):
             self.register_buffer(f"mask_hidden_{i}", mask, persistent=False)
         out = torch.cat([masks.output, masks.direct], dim=1) if self.config.direct else masks.output
         self.register_buffer("mask_output", out, persistent=False)
+        if self._fixed_mask:
+            with torch.no_grad():
+                for layer, name in self._masked_layers():
+                    layer.weight.mul_(getattr(self, name))
+
+    def _masked_layers(self) -> list[tuple[nn.Linear, str]]:
+        """Each masked layer with the name of its current mask buffer."""
+        names = [f"mask_hidden_{i}" for i in range(len(self.hidden))] + ["mask_output"]
+        return list(zip([*self.hidden, self.output], names))
+
+    @property
+    def _fixed_mask(self) -> bool:
+        """A single-mask model keeps masked-out weights at exactly zero instead of masking every pass."""
+        return self.config.num_masks == 1
+
+    def _gradient_masker(self, name: str) -> Callable[[torch.Tensor], None]:
+        def mask_gradient(weight: torch.Tensor) -> None:
+            weight.grad.mul_(getattr(self, name))
+
+        return mask_gradient
+
+    def masked_weights(self) -> list[torch.Tensor]:
+        """``W * M`` for each layer; a fixed-mask model's weights are already masked (see :meth:`set_mask`)."""
+        return [layer.weight if self._fixed_mask else layer.weight * getattr(self, name) for layer, name in self._masked_layers()]
 
     def next_mask(self) -> None:
         """Advance to the next mask of the set (a no-op for a single-mask model)."""
@@ -125,13 +152,13 @@ class MADE(nn.Module):
     # ------------------------------------------------------------ forward pass
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of ``p(x_d = 1 | x_{<d})`` for every ``d``, under the current mask."""
+        *hidden_weights, output_weight = self.masked_weights()
         h = x
-        for i, layer in enumerate(self.hidden):
-            mask = getattr(self, f"mask_hidden_{i}")
-            h = self.dropout(self.activation(F.linear(h, layer.weight * mask, layer.bias)))
+        for layer, weight in zip(self.hidden, hidden_weights):
+            h = self.dropout(self.activation(F.linear(h, weight, layer.bias)))
         if self.config.direct:
             h = torch.cat([h, x], dim=1)
-        return F.linear(h, self.output.weight * self.mask_output, self.output.bias)
+        return F.linear(h, output_weight, self.output.bias)
 
     def log_prob(self, x: torch.Tensor, n_masks: int = 1) -> torch.Tensor:
         """Per-example log-likelihood in nats, shape (batch,).

@@ -76,9 +76,9 @@ def degrees_for_mask(
     return Degrees(positions, sample_hidden_degrees(input_dim, hidden_sizes, conn_rng))
 
 
-def masks_from_degrees(degrees: Degrees, dtype: torch.dtype = torch.float32) -> Masks:
-    """Build the masks: hidden ``m^l >= m^{l-1}``, output ``m0(d) > m^L``, direct ``m0(d) > m0(j)``."""
-    layers = [torch.as_tensor(degrees.inputs)] + [torch.as_tensor(h) for h in degrees.hidden]
+def masks_from_degrees(degrees: Degrees, dtype: torch.dtype = torch.float32, device: torch.device | str | None = None) -> Masks:
+    """Build the masks (on ``device``): hidden ``m^l >= m^{l-1}``, output ``m0(d) > m^L``, direct ``m0(d) > m0(j)``."""
+    layers = [torch.as_tensor(d, device=device) for d in (degrees.inputs, *degrees.hidden)]
     hidden = tuple((nxt[:, None] >= prev[None, :]).to(dtype) for prev, nxt in zip(layers[:-1], layers[1:]))
     inputs = layers[0]
     output = (inputs[:, None] > layers[-1][None, :]).to(dtype)

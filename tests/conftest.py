@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import itertools
+import os
+from pathlib import Path
 
 import pytest
 import torch
 
 from replication.made import MADE, MADEConfig
+
+# Real data: $MADE_DATA_DIR as CI sets it, else the workplace's ../shared/data beside the checkout.
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+if not os.environ.get("MADE_DATA_DIR") and SHARED_DATA.is_dir():
+    os.environ["MADE_DATA_DIR"] = str(SHARED_DATA)
 
 # (name, config overrides): every variant, 1 and 3 hidden layers, with and without direct links.
 VARIANTS = {

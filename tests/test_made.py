@@ -62,7 +62,7 @@ def test_no_leak_when_perturbing_inputs_not_before_the_output(variant):
 
 def test_output_mask_with_ge_instead_of_gt_would_be_caught():
     """The perturbation test has teeth: a leaky output mask (>=) makes logits depend on their own input."""
-    model = make_model(D, num_masks=1)
+    model = make_model(D, num_masks=2)  # multi-mask models apply the mask buffers on every pass
     position = torch.as_tensor(model.degrees().inputs)
     hidden_deg = torch.as_tensor(model.degrees().hidden[-1])
     leaky = (position[:, None] >= hidden_deg[None, :]).double()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
-from conftest import all_binary, make_model
+from conftest import VARIANTS, all_binary, make_model, masks_to_check
 
-from replication.sampling import sample
+from replication.sampling import sample, sample_fast, sample_naive
 
 D, N = 5, 200_000
 Z_BOUND = 5.5  # per-cell |z| bound; with 32 cells a correct sampler exceeds it with prob. < 1.3e-6
@@ -44,3 +45,12 @@ def test_sampling_is_seedable_and_keeps_training_mode():
     a = model.sample(10, generator=torch.Generator().manual_seed(1))
     b = model.sample(10, generator=torch.Generator().manual_seed(1))
     assert torch.equal(a, b) and model.training
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_fast_sampler_returns_exactly_the_naive_samples(name):
+    model = make_model(D + 3, **dict(VARIANTS[name]))
+    for k in masks_to_check(model)[:2]:
+        model.set_mask(k)
+        uniforms = torch.rand(500, D + 3, generator=torch.Generator().manual_seed(k), dtype=torch.float64)
+        assert torch.equal(sample_fast(model, uniforms), sample_naive(model, uniforms)), (name, k)

@@ -7,7 +7,34 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 MADE_DATA_DIR ?= $(firstword $(wildcard $(abspath ../shared/data)) $(abspath data))
 export MADE_DATA_DIR
 
-.PHONY: install test lint format clean-venv
+.PHONY: install test lint format clean-venv replicate experiments curve summary check-replicate lab bench
+
+# ---- replication: `make replicate [PROFILE=cpu] [-j N]`; finished experiments are skipped, interrupted ones resume
+PROFILE ?= cpu
+RESULTS ?= results
+RUNS ?= runs
+ONLY ?=
+# -j N: each parallel experiment gets an equal share of the cores
+JOBS := $(or $(patsubst -j%,%,$(filter -j%,$(MAKEFLAGS))),1)
+THREADS := $(shell n=$$(( $$(nproc) / $(JOBS) )); [ $$n -ge 1 ] && echo $$n || echo 1)
+REPLICATE := $(PY) -m replication.replicate --profile $(PROFILE) --results $(RESULTS) --runs $(RUNS)
+
+replicate: install
+	@$(REPLICATE) check --only "$(ONLY)"
+	@mkdir -p $(RUNS) && date +%s > $(RUNS)/started-$(PROFILE)
+	@$(MAKE) --no-print-directory experiments
+	@$(REPLICATE) curve
+	@$(REPLICATE) summary --started $$(cat $(RUNS)/started-$(PROFILE))
+
+EXPERIMENTS = $(shell $(REPLICATE) list --only "$(ONLY)")
+experiments: $(addprefix experiment/,$(EXPERIMENTS))
+experiment/%: FORCE
+	@OMP_NUM_THREADS=$(THREADS) $(REPLICATE) run $*
+FORCE:
+
+lab: install
+	$(VENV)/bin/jupyter lab notebooks/
+
 
 install: $(STAMP)
 

@@ -21,6 +21,7 @@ from torch import nn
 
 from .masks import Degrees, Masks, degrees_for_mask, masks_from_degrees
 
+MASK_CACHE_BYTES = 512 * 2**20  # keep the whole K-mask set in memory when it fits in this budget
 ACTIVATIONS = {"relu": F.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid}
 
 
@@ -74,6 +75,7 @@ class MADE(nn.Module):
         self.dropout = nn.Dropout(cfg.dropout)
         self._init_weights()
         self._degrees: dict[int, Degrees] = {}
+        self._mask_cache: dict[tuple, list[torch.Tensor]] = {}
         self.mask_index = 0
         self.set_mask(0)
         if self._fixed_mask:  # masked weights stay zero: zero gradients, zero optimizer state, zero updates
@@ -105,15 +107,28 @@ class MADE(nn.Module):
     def set_mask(self, mask_index: int) -> None:
         """Make mask ``mask_index`` (taken modulo the set size) the current one."""
         self.mask_index = self._canonical(mask_index)
-        masks = self.masks()
-        for i, mask in enumerate(masks.hidden):
-            self.register_buffer(f"mask_hidden_{i}", mask, persistent=False)
-        out = torch.cat([masks.output, masks.direct], dim=1) if self.config.direct else masks.output
-        self.register_buffer("mask_output", out, persistent=False)
+        layer_masks = self._layer_masks(self.mask_index)
+        for (_, name), mask in zip(self._masked_layers(), layer_masks):
+            self.register_buffer(name, mask, persistent=False)
         if self._fixed_mask:
             with torch.no_grad():
                 for layer, name in self._masked_layers():
                     layer.weight.mul_(getattr(self, name))
+
+    def _layer_masks(self, mask_index: int) -> list[torch.Tensor]:
+        """One mask per layer (the output's covers [last hidden, input]); a K-mask set is cached if small."""
+        weight = self.output.weight
+        key = (mask_index, weight.dtype, weight.device)
+        if key in self._mask_cache:
+            return self._mask_cache[key]
+        masks = self.masks(mask_index)
+        out = torch.cat([masks.output, masks.direct], dim=1) if self.config.direct else masks.output
+        layer_masks = [*masks.hidden, out]
+        set_bytes = self.config.num_masks * sum(m.numel() * m.element_size() for m in layer_masks)
+        if self.config.num_masks > 1 and set_bytes <= MASK_CACHE_BYTES:
+            self._mask_cache = {k: v for k, v in self._mask_cache.items() if k[1:] == key[1:]}
+            self._mask_cache[key] = layer_masks
+        return layer_masks
 
     def _masked_layers(self) -> list[tuple[nn.Linear, str]]:
         """Each masked layer with the name of its current mask buffer."""

@@ -22,10 +22,7 @@ def tile(images: np.ndarray, rows: int, cols: int, pad: int = 1) -> np.ndarray:
 
 def save_grid(samples: np.ndarray, path: str | Path, image_shape: tuple[int, int] | None = None, title: str = "") -> Path:
     """Save samples (n, D) as a grid image: as pictures when ``image_shape`` is given, else as a bitmap of rows."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     samples = np.asarray(samples, dtype=np.float32)
     n = samples.shape[0]
@@ -36,7 +33,8 @@ def save_grid(samples: np.ndarray, path: str | Path, image_shape: tuple[int, int
         picture = samples  # one row per sample
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(6, 6 * picture.shape[0] / picture.shape[1]) if image_shape else (8, 4))
+    fig = Figure(figsize=(6, 6 * picture.shape[0] / picture.shape[1]) if image_shape else (8, 4))
+    ax = fig.subplots()
     ax.imshow(
         picture,
         cmap="gray_r" if image_shape is None else "gray",
@@ -49,5 +47,4 @@ def save_grid(samples: np.ndarray, path: str | Path, image_shape: tuple[int, int
     if title:
         ax.set_title(title)
     fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
     return path

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .data import BinaryDataset
 from .errors import ReplicationError
@@ -155,7 +156,9 @@ class Trainer:
         if self.checkpoint_path is not None and self.checkpoint_path.exists():
             self.load_state(torch.load(self.checkpoint_path, weights_only=False))
         cfg = self.config
-        bar = tqdm(total=cfg.max_epochs, initial=self.epoch, disable=not self.progress, unit="epoch", dynamic_ncols=True)
+        interactive = sys.stderr.isatty()
+        bar = tqdm(total=cfg.max_epochs, initial=self.epoch, disable=not self.progress, unit="epoch",
+                   dynamic_ncols=interactive, mininterval=0.1 if interactive else 15.0)  # fmt: skip
         while not self.finished:
             started = time.perf_counter()
             train_nll = self.train_epoch()

@@ -1,0 +1,196 @@
+"""The experiment plan (``experiments.toml``): recipes, profiles, paper numbers, and running one recipe.
+
+A run of experiment ``NAME`` under a profile writes, inside ``results_dir``:
+``metrics/NAME.json`` (its recipe, metrics and paper reference: the mark of a finished run) and,
+for image data, ``samples/NAME.png``.  Checkpoints live in ``runs_dir/PROFILE/NAME/`` so an
+interrupted run resumes; a finished run with the same recipe is skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .data import BinaryDataset, load_dataset, locate
+from .errors import ReplicationError
+from .made import MADEConfig
+from .report_images import save_grid
+from .runs import load_model, train_run, write_json
+from .train import TrainConfig
+
+MODEL_FIELDS = {"hidden", "direct", "activation", "init", "masks", "order_agnostic", "connectivity_agnostic", "dropout"}
+TRAIN_FIELDS = {"optimizer", "lr", "weight_decay", "batch_size", "patience", "max_epochs", "valid_masks"}
+RECIPE_FIELDS = MODEL_FIELDS | TRAIN_FIELDS | {"test_masks", "seed"}
+INFO_FIELDS = {"profiles", "dataset", "paper", "architecture", "note"}
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One row of the paper to reproduce: data set, recipe, and the paper number it is compared with."""
+
+    name: str
+    dataset: str
+    paper: str  # "mnist.<row>" or "uci.<set>.<single|mask_sampling>"
+    architecture: str  # "paper" or "reduced"
+    note: str
+    recipe: dict[str, Any]
+    profiles: tuple[str, ...]
+    subset: int | None = None  # rows per split (smoke profile)
+
+    @property
+    def family(self) -> str:
+        return self.paper.split(".")[0]
+
+    def model_config(self, input_dim: int) -> MADEConfig:
+        r = self.recipe
+        return MADEConfig(
+            input_dim=input_dim, hidden_sizes=list(r["hidden"]), direct=r["direct"], activation=r["activation"],
+            num_masks=r["masks"], order_agnostic=r["order_agnostic"], connectivity_agnostic=r["connectivity_agnostic"],
+            dropout=r["dropout"], init=r["init"], seed=r["seed"],
+        )  # fmt: skip
+
+    def train_config(self) -> TrainConfig:
+        return TrainConfig(**{k: self.recipe[k] for k in TRAIN_FIELDS}, seed=self.recipe["seed"])
+
+    def identity(self) -> dict[str, Any]:
+        """What makes two runs the same: data set, subset and full recipe."""
+        return {"dataset": self.dataset, "subset": self.subset, "recipe": self.recipe}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The parsed ``experiments.toml``."""
+
+    paper: dict[str, Any]
+    profiles: dict[str, dict[str, Any]]
+    curve: dict[str, Any]
+    experiments: dict[str, dict[str, Any]] = field(repr=False)
+    defaults: dict[str, Any] = field(repr=False)
+
+    def reference(self, key: str) -> tuple[str, float]:
+        """(row label, NLL) of a paper reference like ``mnist.made_1hl_1mask`` or ``uci.dna.single``."""
+        family, *rest = key.split(".")
+        if family == "mnist":
+            entry = self.paper["mnist"][rest[0]]
+            return entry["row"], float(entry["nll"])
+        data, variant = rest
+        label = "MADE" if variant == "single" else "MADE mask sampling"
+        return f"{data}: {label}", float(self.paper["uci"][data][variant])
+
+    def experiment(self, name: str, profile: str) -> Experiment:
+        if name not in self.experiments:
+            raise ReplicationError(f"unknown experiment {name!r}; known: {', '.join(self.experiments)}")
+        self.check_profile(profile)
+        entry = self.experiments[name]
+        recipe = {**self.defaults, **{k: v for k, v in entry.items() if k in RECIPE_FIELDS}}
+        settings = self.profiles[profile]
+        recipe.update(settings.get("overrides", {}))
+        return Experiment(
+            name=name, dataset=entry["dataset"], paper=entry["paper"], architecture=entry["architecture"],
+            note=entry.get("note", ""), recipe=recipe, profiles=tuple(entry["profiles"]), subset=settings.get("subset"),
+        )  # fmt: skip
+
+    def check_profile(self, profile: str) -> None:
+        if profile not in self.profiles:
+            raise ReplicationError(f"unknown profile {profile!r}; use one of {', '.join(self.profiles)}")
+
+    def for_profile(self, profile: str) -> list[Experiment]:
+        self.check_profile(profile)
+        return [self.experiment(n, profile) for n, e in self.experiments.items() if profile in e["profiles"]]
+
+
+@cache
+def load_plan() -> Plan:
+    """Read and validate ``experiments.toml`` (every experiment's fields and paper key)."""
+    table = tomllib.loads(resources.files(__package__).joinpath("experiments.toml").read_text())
+    plan = Plan(table["paper"], table["profiles"], table["curve"], table["experiments"], table["defaults"])
+    for name, entry in plan.experiments.items():
+        unknown = set(entry) - RECIPE_FIELDS - INFO_FIELDS
+        if unknown:
+            raise ReplicationError(f"experiments.toml: {name} has unknown fields {sorted(unknown)}")
+        plan.reference(entry["paper"])  # raises KeyError early if the paper key is wrong
+    return plan
+
+
+def check_plan(profile: str, names: list[str] | None = None) -> list[Experiment]:
+    """Validate a request before any training: profile, experiment names, and that the data are at hand."""
+    plan = load_plan()
+    experiments = plan.for_profile(profile)
+    if names:
+        known = {e.name for e in experiments}
+        missing = [n for n in names if n not in known]
+        if missing:
+            raise ReplicationError(
+                f"experiment(s) {', '.join(missing)} not in profile {profile!r}; it has: {', '.join(sorted(known))}"
+            )
+        experiments = [e for e in experiments if e.name in names]
+    for dataset in sorted({e.dataset for e in experiments}):
+        locate(dataset)  # DataError (clear, one line) when the data can be neither found nor downloaded
+    return experiments
+
+
+def metrics_path(results_dir: str | Path, name: str) -> Path:
+    return Path(results_dir) / "metrics" / f"{name}.json"
+
+
+def is_complete(experiment: Experiment, results_dir: str | Path) -> bool:
+    """True when ``results_dir`` holds finished metrics of this exact experiment (same data and recipe)."""
+    path = metrics_path(results_dir, experiment.name)
+    if not path.is_file():
+        return False
+    return json.loads(path.read_text()).get("identity") == experiment.identity()
+
+
+def load_data(experiment: Experiment) -> BinaryDataset:
+    data = load_dataset(experiment.dataset)
+    return data.subset(experiment.subset) if experiment.subset else data
+
+
+def run_experiment(
+    name: str,
+    profile: str,
+    results_dir: str | Path = "results",
+    runs_dir: str | Path = "runs",
+    device: str | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train (or resume, or skip when finished) one experiment and write its metrics and samples."""
+    plan = load_plan()
+    experiment = plan.experiment(name, profile)
+    results_dir = Path(results_dir)
+    if is_complete(experiment, results_dir):
+        print(f"{name}: finished results found in {metrics_path(results_dir, name)}; skipping")
+        return json.loads(metrics_path(results_dir, name).read_text())
+    data = load_data(experiment)
+    run_dir = Path(runs_dir) / profile / name
+    metrics = train_run(
+        run_dir, data, experiment.model_config(data.dim), experiment.train_config(),
+        experiment.recipe["test_masks"], device, progress,
+    )  # fmt: skip
+    row, paper_nll = plan.reference(experiment.paper)
+    metrics.update(
+        name=name, profile=profile, identity=experiment.identity(), architecture=experiment.architecture,
+        note=experiment.note, paper={"key": experiment.paper, "row": row, "nll": paper_nll}, split="test",
+    )  # fmt: skip
+    if data.image_shape is not None:
+        metrics["samples"] = write_samples(run_dir, data, results_dir / "samples" / f"{name}.png", name)
+    path = metrics_path(results_dir, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json(metrics, path)
+    return metrics
+
+
+def write_samples(run_dir: Path, data: BinaryDataset, path: Path, title: str, n: int = 100) -> str:
+    """A 10x10 grid of exact samples from the trained model (mask 0, fixed seed)."""
+    model = load_model(run_dir)
+    model.set_mask(0)
+    samples = model.sample(n, generator=torch.Generator().manual_seed(0))
+    save_grid(samples.cpu().numpy(), path, data.image_shape, title=f"{title}: {n} exact samples")
+    return str(path.relative_to(path.parents[1]))

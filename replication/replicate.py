@@ -1,0 +1,121 @@
+"""What ``make replicate`` runs: ``python -m replication.replicate {check,list,run,curve,summary}``.
+
+Each step executes a thin papermill notebook from ``notebooks/`` into ``RESULTS/notebooks/``.
+A failing experiment is recorded in ``RESULTS/failed/NAME.txt`` and does not stop the others;
+``summary`` reports failures and exits non-zero when there are any.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from .errors import ReplicationError
+from .experiments import check_plan, is_complete, load_plan
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def execute(notebook: str, output: Path, parameters: dict) -> None:
+    """Execute ``notebooks/<notebook>`` with papermill into ``output``, streaming its output to the terminal."""
+    import papermill
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    papermill.execute_notebook(
+        str(NOTEBOOKS / notebook), str(output), parameters=parameters, progress_bar=False, log_output=True,
+        cwd=str(NOTEBOOKS), kernel_name="python3",
+    )  # fmt: skip
+
+
+def run_one(name: str, profile: str, results: Path, runs: Path) -> int:
+    """Run experiment ``name`` unless finished; record a failure instead of raising."""
+    experiment = load_plan().experiment(name, profile)
+    failed = results / "failed" / f"{name}.txt"
+    if is_complete(experiment, results):
+        print(f"[skip] {name}: finished with the same recipe")
+        return 0
+    print(f"[run] {name} ({profile} profile)", flush=True)
+    started = time.perf_counter()
+    params = {"name": name, "profile": profile, "results_dir": str(results.resolve()), "runs_dir": str(runs.resolve())}
+    try:
+        execute("experiment.ipynb", results / "notebooks" / f"{name}.ipynb", params)
+    except Exception as exc:  # noqa: BLE001 - any failure of one experiment is reported, the others go on
+        failed.parent.mkdir(parents=True, exist_ok=True)
+        message = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        failed.write_text(message + "\n")
+        print(f"[FAILED] {name}: {message} (details: {results / 'notebooks' / (name + '.ipynb')})", file=sys.stderr)
+        traceback.print_exc(limit=1)
+        return 0
+    failed.unlink(missing_ok=True)
+    print(f"[done] {name} in {time.perf_counter() - started:.0f} s", flush=True)
+    return 0
+
+
+def run_curve(profile: str, results: Path, runs: Path) -> int:
+    params = {"profile": profile, "results_dir": str(results.resolve()), "runs_dir": str(runs.resolve())}
+    try:
+        execute("masks_curve.ipynb", results / "notebooks" / "masks_curve.ipynb", params)
+    except Exception as exc:  # noqa: BLE001
+        (results / "failed").mkdir(parents=True, exist_ok=True)
+        (results / "failed" / "masks_curve.txt").write_text(str(exc).strip().splitlines()[-1] + "\n")
+        print(f"[FAILED] masks curve: {str(exc).strip().splitlines()[-1]}", file=sys.stderr)
+        return 0
+    (results / "failed" / "masks_curve.txt").unlink(missing_ok=True)
+    return 0
+
+
+def run_summary(profile: str, results: Path, started: float | None) -> int:
+    wall = time.time() - started if started else None
+    execute("summary.ipynb", results / "notebooks" / "summary.ipynb",
+            {"profile": profile, "results_dir": str(results.resolve()), "wall_seconds": wall})  # fmt: skip
+    for stem in ("nll_mnist", "nll_uci", "cost"):
+        print(f"\n## {stem}\n\n{(results / f'{stem}.md').read_text()}")
+    failures = sorted((results / "failed").glob("*.txt")) if (results / "failed").is_dir() else []
+    for path in failures:
+        print(f"[FAILED] {path.stem}: {path.read_text().strip()}", file=sys.stderr)
+    if failures:
+        print(
+            f"{len(failures)} step(s) failed; rerun `make replicate` to retry them (finished ones are skipped)", file=sys.stderr
+        )
+    return 1 if failures else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m replication.replicate", description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=["check", "list", "run", "curve", "summary"])
+    parser.add_argument("name", nargs="?", help="experiment name (for run)")
+    parser.add_argument("--profile", default="cpu")
+    parser.add_argument("--only", default="", help="comma-separated experiment names (check, list)")
+    parser.add_argument("--results", type=Path, default=Path("results"))
+    parser.add_argument("--runs", type=Path, default=Path("runs"))
+    parser.add_argument("--started", type=float, default=None, help="UNIX time the replication started (summary)")
+    args = parser.parse_args(argv)
+    only = [n for n in args.only.split(",") if n]
+    try:
+        if args.command == "check":
+            experiments = check_plan(args.profile, only)
+            print(f"profile {args.profile}: {len(experiments)} experiment(s), data found for all: "
+                  + ", ".join(e.name for e in experiments))  # fmt: skip
+        elif args.command == "list":
+            print("\n".join(e.name for e in check_plan(args.profile, only)))
+        elif args.command == "run":
+            if not args.name:
+                raise ReplicationError("run needs an experiment name")
+            return run_one(args.name, args.profile, args.results, args.runs)
+        elif args.command == "curve":
+            return run_curve(args.profile, args.results, args.runs)
+        else:
+            return run_summary(args.profile, args.results, args.started)
+    except ReplicationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    sys.exit(main())

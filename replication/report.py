@@ -1,0 +1,236 @@
+"""Tables and figures of a replication: our NLLs next to the paper's, costs, the masks curve, results/README.md."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .errors import ReplicationError
+from .evaluate import evaluate_nll
+from .experiments import Experiment, is_complete, load_data, load_plan, metrics_path
+from .runs import load_model, write_json
+
+REPRODUCED_WITHIN = 1.0  # nats
+
+
+def verdict(ours: float, paper: float) -> str:
+    """``better`` (more than 1 nat below the paper), ``reproduced`` (within 1 nat) or ``gap``."""
+    difference = ours - paper
+    if difference < -REPRODUCED_WITHIN:
+        return "better"
+    return "reproduced" if difference <= REPRODUCED_WITHIN else "gap"
+
+
+def architecture_text(experiment: Experiment) -> str:
+    r = experiment.recipe
+    text = "x".join(map(str, [len(r["hidden"]), r["hidden"][0]])) if len(set(r["hidden"])) == 1 else str(r["hidden"])
+    return f"{text} {r['activation']}, {'direct' if r['direct'] else 'no direct'}"
+
+
+def read_metrics(results_dir: Path, experiment: Experiment) -> dict[str, Any] | None:
+    return json.loads(metrics_path(results_dir, experiment.name).read_text()) if is_complete(experiment, results_dir) else None
+
+
+def status_of(results_dir: Path, name: str) -> str:
+    failed = results_dir / "failed" / f"{name}.txt"
+    return f"failed: {failed.read_text().strip()}" if failed.is_file() else "not run yet"
+
+
+def nll_table(results_dir: str | Path, profile: str, family: str) -> pd.DataFrame:
+    """One row per experiment of ``family`` ("mnist" or "uci") in ``profile``, next to the paper's number."""
+    results_dir, plan = Path(results_dir), load_plan()
+    rows = []
+    for experiment in (e for e in plan.for_profile(profile) if e.family == family):
+        paper_row, paper_nll = plan.reference(experiment.paper)
+        metrics = read_metrics(results_dir, experiment)
+        r = experiment.recipe
+        row = {
+            "experiment": experiment.name,
+            "data set": experiment.dataset,
+            "architecture": architecture_text(experiment),
+            "vs paper": "equal to the paper's" if experiment.architecture == "paper" else "reduced CPU stand-in",
+            "masks (train/test)": f"{r['masks'] or 'inf'}/{r['test_masks']}",
+            "test NLL": None,
+            "stderr": None,
+            "paper row": paper_row,
+            "paper NLL": paper_nll,
+            "difference": None,
+            "verdict": status_of(results_dir, experiment.name),
+        }
+        if metrics is not None:
+            ours = metrics["test_nll"]["nats"]
+            row.update({"test NLL": round(ours, 2), "stderr": round(metrics["test_nll"]["stderr"], 2)})
+            row.update({"difference": round(ours - paper_nll, 2), "verdict": verdict(ours, paper_nll)})
+        rows.append(row)
+    if family == "uci" and rows:
+        covered = {row["data set"] for row in rows}
+        for data in plan.paper["uci"]:
+            if data == "table" or data in covered:
+                continue
+            for variant in ("single", "mask_sampling"):
+                paper_row, paper_nll = plan.reference(f"uci.{data}.{variant}")
+                rows.append({"experiment": "-", "data set": data, "paper row": paper_row, "paper NLL": paper_nll,
+                             "verdict": "data not available here"})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def cost_table(results_dir: str | Path, profile: str) -> pd.DataFrame:
+    """Epochs and wall time of every finished experiment (the CPU cost of the replication)."""
+    rows = []
+    for experiment in load_plan().for_profile(profile):
+        metrics = read_metrics(Path(results_dir), experiment)
+        if metrics is None:
+            continue
+        rows.append({
+            "experiment": experiment.name,
+            "epochs": metrics["epochs"],
+            "best epoch": metrics["best_epoch"],
+            "s/epoch": round(metrics["seconds_per_epoch"], 2),
+            "train min": round(metrics["train_seconds"] / 60, 1),
+            "eval s": round(metrics["eval_seconds"], 1),
+            "device": metrics["device"],
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def to_markdown(frame: pd.DataFrame) -> str:
+    """A GitHub Markdown table (no extra dependency)."""
+    if frame.empty:
+        return "_(no rows)_\n"
+    cells = frame.astype(object).where(frame.notna(), "")
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in cells.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
+def save_table(frame: pd.DataFrame, stem: Path) -> None:
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(stem.with_suffix(".csv"), index=False)
+    stem.with_suffix(".md").write_text(to_markdown(frame))
+
+
+def masks_curve(profile: str, results_dir: str | Path = "results", runs_dir: str | Path = "runs") -> pd.DataFrame:
+    """Test NLL of the ensemble of the first n masks of the curve's K-mask model, for the profile's n values."""
+    plan = load_plan()
+    experiment = plan.experiment(plan.curve["experiment"], profile)
+    counts = plan.profiles[profile]["mask_counts"]
+    results_dir = Path(results_dir)
+    path = results_dir / "masks_curve.json"
+    identity = {"experiment": experiment.identity(), "counts": counts}
+    if path.is_file() and json.loads(path.read_text())["identity"] == identity:
+        return pd.DataFrame(json.loads(path.read_text())["rows"])
+    if not is_complete(experiment, results_dir):
+        raise ReplicationError(f"the masks curve needs experiment {experiment.name} to finish first")
+    model = load_model(Path(runs_dir) / profile / experiment.name)
+    test = load_data(experiment).test
+    rows = []
+    for n in counts:
+        started = time.perf_counter()
+        nll = evaluate_nll(model, test, n_masks=n)
+        rows.append({"masks": n, "test NLL": nll.nats, "stderr": nll.stderr, "seconds": time.perf_counter() - started})
+    write_json({"identity": identity, "rows": rows}, path)
+    frame = pd.DataFrame(rows)
+    frame.to_csv(results_dir / "masks_curve.csv", index=False)
+    plot_masks_curve(frame, [plan.reference(f"mnist.{key}") for key in plan.curve["paper_rows"]], experiment.name,
+                     results_dir / "figures" / "nll_vs_masks.png")  # fmt: skip
+    return frame
+
+
+def plot_masks_curve(frame: pd.DataFrame, paper: list[tuple[str, float]], name: str, path: Path) -> Path:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
+    ax.errorbar(frame["masks"], frame["test NLL"], yerr=frame["stderr"], marker="o", label=f"ours: {name}, ensemble of n masks")
+    for (row, nll), n, marker in zip(paper, (1, 32), ("s", "D")):
+        ax.scatter([n], [nll], marker=marker, s=60, zorder=3, label=f"paper: {row} ({nll})")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("number of masks n in the test ensemble")
+    ax.set_ylabel("test NLL (nats)")
+    ax.set_title("Binarized MNIST: NLL vs number of masks")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    return path
+
+
+def experiment_summary(metrics: dict[str, Any]) -> pd.DataFrame:
+    """One experiment's result next to the paper's number (for its notebook)."""
+    ours, paper = metrics["test_nll"]["nats"], metrics["paper"]["nll"]
+    return pd.DataFrame([{
+        "experiment": metrics["name"], "split": metrics["split"], "test NLL": round(ours, 2),
+        "stderr": round(metrics["test_nll"]["stderr"], 2), "valid NLL": round(metrics["valid_nll"]["nats"], 2),
+        "paper row": metrics["paper"]["row"], "paper NLL": paper, "difference": round(ours - paper, 2),
+        "verdict": verdict(ours, paper), "architecture": metrics["architecture"], "epochs": metrics["epochs"],
+        "best epoch": metrics["best_epoch"], "train min": round(metrics["train_seconds"] / 60, 1),
+    }])  # fmt: skip
+
+
+def plot_history(metrics: dict[str, Any]):
+    """Training and validation NLL per epoch (a matplotlib Figure, for notebooks)."""
+    from matplotlib.figure import Figure
+
+    history = pd.DataFrame(metrics["history"])
+    fig = Figure(figsize=(6, 3.5))
+    ax = fig.subplots()
+    ax.plot(history["epoch"], history["train_nll"], label="train")
+    ax.plot(history["epoch"], history["valid_nll"], label=f"valid ({metrics['train_config']['valid_masks']} mask(s))")
+    ax.axvline(metrics["best_epoch"], color="gray", ls=":", label="best epoch")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("NLL (nats)")
+    ax.legend()
+    return fig
+
+
+def write_summary(results_dir: str | Path, profile: str, wall_seconds: float | None = None) -> dict[str, pd.DataFrame]:
+    """Write every table and ``results_dir/README.md``; return the tables."""
+    results_dir = Path(results_dir)
+    tables = {
+        "nll_mnist": nll_table(results_dir, profile, "mnist"),
+        "nll_uci": nll_table(results_dir, profile, "uci"),
+        "cost": cost_table(results_dir, profile),
+    }
+    for stem, frame in tables.items():
+        save_table(frame, results_dir / stem)
+    (results_dir / "README.md").write_text(results_readme(results_dir, profile, tables, wall_seconds))
+    return tables
+
+
+def results_readme(results_dir: Path, profile: str, tables: dict[str, pd.DataFrame], wall_seconds: float | None) -> str:
+    plan = load_plan()
+    compute = tables["cost"]["train min"].sum() if not tables["cost"].empty else 0.0
+    lines = [
+        "# Results",
+        "",
+        f"Generated by `make replicate PROFILE={profile}` ({plan.profiles[profile]['description']}).",
+        "All NLLs are on the **test split**, in nats, with standard errors (std / sqrt(N)); K-mask models are",
+        "evaluated as ensembles (log of the mean of the masks' probabilities). Verdict: `better` (more than 1 nat",
+        "below the paper), `reproduced` (within 1 nat), `gap` (more than 1 nat above). `reduced CPU stand-in` rows",
+        "use narrower layers than the paper and are compared with the paper's row for reference only.",
+        "",
+        f"Total training time of the finished experiments: {compute:.0f} min"
+        + (f"; wall time of the last `make replicate`: {wall_seconds / 60:.0f} min." if wall_seconds else "."),
+        "",
+        "## Binarized MNIST",
+        "",
+        to_markdown(tables["nll_mnist"]),
+        "## UCI data sets",
+        "",
+        to_markdown(tables["nll_uci"]),
+    ]
+    if (results_dir / "figures" / "nll_vs_masks.png").is_file():
+        lines += ["## NLL vs number of masks", "", "![NLL vs number of masks](figures/nll_vs_masks.png)", ""]
+    samples = sorted((results_dir / "samples").glob("*.png"))
+    if samples:
+        lines += ["## Samples (exact ancestral samples, 10x10 grids)", ""]
+        lines += [f"**{p.stem}**\n\n![{p.stem}](samples/{p.name})\n" for p in samples]
+    lines += ["## CPU cost", "", to_markdown(tables["cost"])]
+    notebooks = sorted((results_dir / "notebooks").glob("*.ipynb"))
+    if notebooks:
+        lines += ["## Executed notebooks", ""] + [f"- [{p.stem}](notebooks/{p.name})" for p in notebooks] + [""]
+    return "\n".join(lines)

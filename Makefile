@@ -32,6 +32,9 @@ experiment/%: FORCE
 	@OMP_NUM_THREADS=$(THREADS) $(REPLICATE) run $*
 FORCE:
 
+bench: install
+	$(PY) benchmarks/bench.py --out $(RESULTS)
+
 lab: install
 	$(VENV)/bin/jupyter lab notebooks/
 

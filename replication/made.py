@@ -1,7 +1,7 @@
 """MADE: a masked autoencoder whose outputs are autoregressive conditionals (Germain et al. 2015).
 
-The whole forward pass is :meth:`MADE.forward`: masked hidden layers, then one output layer that
-reads the last hidden layer and, with direct connections, the input itself::
+The whole forward pass is :meth:`MADE.forward`: masked hidden layers, then the output layer, plus
+(optionally) direct input-to-output connections::
 
     h^0 = x,   h^l = act(b^l + (W^l * M^l) h^{l-1}),   logits = c + (V * M^V) h^L + (A * M^A) x
 
@@ -69,8 +69,8 @@ class MADE(nn.Module):
         cfg = self.config
         sizes = [cfg.input_dim, *cfg.hidden_sizes]
         self.hidden = nn.ModuleList(nn.Linear(i, o) for i, o in zip(sizes[:-1], sizes[1:]))
-        out_in = cfg.hidden_sizes[-1] + (cfg.input_dim if cfg.direct else 0)
-        self.output = nn.Linear(out_in, cfg.input_dim)
+        self.output = nn.Linear(cfg.hidden_sizes[-1], cfg.input_dim)
+        self.direct = nn.Linear(cfg.input_dim, cfg.input_dim, bias=False) if cfg.direct else None
         self.activation = ACTIVATIONS[cfg.activation]
         self.dropout = nn.Dropout(cfg.dropout)
         self._init_weights()
@@ -116,14 +116,13 @@ class MADE(nn.Module):
                     layer.weight.mul_(getattr(self, name))
 
     def _layer_masks(self, mask_index: int) -> list[torch.Tensor]:
-        """One mask per layer (the output's covers [last hidden, input]); a K-mask set is cached if small."""
+        """One mask per masked layer (hidden..., output[, direct]); a K-mask set is cached if it is small."""
         weight = self.output.weight
         key = (mask_index, weight.dtype, weight.device)
         if key in self._mask_cache:
             return self._mask_cache[key]
         masks = self.masks(mask_index)
-        out = torch.cat([masks.output, masks.direct], dim=1) if self.config.direct else masks.output
-        layer_masks = [*masks.hidden, out]
+        layer_masks = [*masks.hidden, masks.output] + ([masks.direct] if self.config.direct else [])
         set_bytes = self.config.num_masks * sum(m.numel() * m.element_size() for m in layer_masks)
         if self.config.num_masks > 1 and set_bytes <= MASK_CACHE_BYTES:
             self._mask_cache = {k: v for k, v in self._mask_cache.items() if k[1:] == key[1:]}
@@ -132,8 +131,9 @@ class MADE(nn.Module):
 
     def _masked_layers(self) -> list[tuple[nn.Linear, str]]:
         """Each masked layer with the name of its current mask buffer."""
-        names = [f"mask_hidden_{i}" for i in range(len(self.hidden))] + ["mask_output"]
-        return list(zip([*self.hidden, self.output], names))
+        layers = [*self.hidden, self.output] + ([self.direct] if self.direct is not None else [])
+        names = [f"mask_hidden_{i}" for i in range(len(self.hidden))] + ["mask_output", "mask_direct"]
+        return list(zip(layers, names))
 
     @property
     def _fixed_mask(self) -> bool:
@@ -167,13 +167,14 @@ class MADE(nn.Module):
     # ------------------------------------------------------------ forward pass
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of ``p(x_d = 1 | x_{<d})`` for every ``d``, under the current mask."""
-        *hidden_weights, output_weight = self.masked_weights()
+        weights = self.masked_weights()
         h = x
-        for layer, weight in zip(self.hidden, hidden_weights):
+        for layer, weight in zip(self.hidden, weights):
             h = self.dropout(self.activation(F.linear(h, weight, layer.bias)))
-        if self.config.direct:
-            h = torch.cat([h, x], dim=1)
-        return F.linear(h, output_weight, self.output.bias)
+        logits = F.linear(h, weights[len(self.hidden)], self.output.bias)
+        if self.direct is not None:
+            logits = torch.addmm(logits, x, weights[-1].t())  # no gradient w.r.t. x is needed or computed
+        return logits
 
     def log_prob(self, x: torch.Tensor, n_masks: int = 1) -> torch.Tensor:
         """Per-example log-likelihood in nats, shape (batch,).
@@ -215,10 +216,7 @@ class MADE(nn.Module):
     def _init_weights(self) -> None:
         """Init each weight block with its own fan-in (orthogonal if configured)."""
         cfg = self.config
-        blocks = [layer.weight for layer in self.hidden]
-        blocks.append(self.output.weight[:, : cfg.hidden_sizes[-1]])
-        if cfg.direct:
-            blocks.append(self.output.weight[:, cfg.hidden_sizes[-1] :])
+        blocks = [layer.weight for layer, _ in self._masked_layers()]
         generator = torch.Generator().manual_seed(cfg.seed)
         with torch.no_grad():
             for block in blocks:

@@ -31,17 +31,18 @@ def sample_naive(model: MADE, uniforms: torch.Tensor) -> torch.Tensor:
 def sample_fast(model: MADE, uniforms: torch.Tensor) -> torch.Tensor:
     """Same samples as :func:`sample_naive` for the same uniforms, with incremental first-layer updates."""
     first, *deeper = model.hidden
-    first_weight, *deeper_weights, output_weight = model.masked_weights()
-    last_size = model.config.hidden_sizes[-1]
+    weights = model.masked_weights()
+    first_weight, deeper_weights = weights[0], weights[1 : len(model.hidden)]
+    output_weight, direct_weight = weights[len(model.hidden)], weights[-1]
     x = torch.zeros_like(uniforms)
     pre_activation = first.bias.expand(x.shape[0], -1).clone()  # first layer at x = 0
     for d in model.ordering.tolist():
         h = model.activation(pre_activation)
         for layer, weight in zip(deeper, deeper_weights):
             h = model.activation(torch.addmm(layer.bias, h, weight.t()))
-        logit = h @ output_weight[d, :last_size] + model.output.bias[d]
-        if model.config.direct:
-            logit += x @ output_weight[d, last_size:]
+        logit = h @ output_weight[d] + model.output.bias[d]
+        if model.direct is not None:
+            logit += x @ direct_weight[d]
         x_d = (uniforms[:, d] < torch.sigmoid(logit)).to(x.dtype)
         x[:, d] = x_d
         pre_activation.addr_(x_d, first_weight[:, d])

@@ -38,7 +38,7 @@ class Experiment:
     name: str
     dataset: str
     paper: str  # "mnist.<row>" or "uci.<set>.<single|mask_sampling>"
-    architecture: str  # "paper" or "reduced"
+    architecture: str  # "paper", "reduced" (CPU stand-in) or "assumed" (see experiments.toml)
     note: str
     recipe: dict[str, Any]
     profiles: tuple[str, ...]
@@ -116,6 +116,8 @@ def load_plan() -> Plan:
         if unknown:
             raise ReplicationError(f"experiments.toml: {name} has unknown fields {sorted(unknown)}")
         plan.reference(entry["paper"])  # raises KeyError early if the paper key is wrong
+        if entry["architecture"] not in ("paper", "reduced", "assumed"):
+            raise ReplicationError(f"experiments.toml: {name} has architecture {entry['architecture']!r}")
     return plan
 
 

@@ -1,0 +1,126 @@
+"""The experiment plan: every recipe is valid and runs as written; bad requests stop before training."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from replication.data import BinaryDataset
+from replication.errors import DataError, ReplicationError
+from replication.experiments import Experiment, check_plan, load_plan
+from replication.made import MADE
+from replication.replicate import main as replicate_main
+from replication.report import nll_table, verdict
+from replication.train import Trainer
+
+ROOT = Path(__file__).resolve().parents[1]
+PLAN = load_plan()
+ALL = [(name, profile) for name, entry in PLAN.experiments.items() for profile in entry["profiles"]]
+
+
+def test_paper_numbers_are_the_cited_ones():
+    assert PLAN.reference("mnist.made_1hl_1mask") == ("MADE 1 hidden layer, 1 mask", 88.40)
+    assert PLAN.reference("mnist.made_2hl_32masks")[1] == 86.41
+    assert PLAN.reference("uci.dna.mask_sampling")[1] == 79.66
+    assert set(PLAN.paper["uci"]) - {"table"} == {"adult", "connect4", "dna", "mushrooms", "nips", "ocr_letters", "rcv1", "web"}
+
+
+def test_profiles_cover_what_the_replication_promises():
+    cpu = {e.name: e for e in PLAN.for_profile("cpu")}
+    assert {e.dataset for e in cpu.values()} >= {
+        "binarized_mnist",
+        "adult",
+        "connect4",
+        "dna",
+        "mushrooms",
+        "nips",
+        "ocr_letters",
+    }
+    for data in ("adult", "connect4", "dna", "mushrooms", "nips", "ocr_letters"):
+        keys = {e.paper for e in cpu.values() if e.dataset == data}
+        assert keys == {f"uci.{data}.single", f"uci.{data}.mask_sampling"}, data
+    paper = PLAN.for_profile("paper")
+    assert any(e.recipe["hidden"] == [8000, 8000] and e.architecture == "paper" for e in paper)
+    assert PLAN.curve["experiment"] in cpu and PLAN.curve["experiment"] in {e.name for e in PLAN.for_profile("smoke")}
+    assert all(e.recipe["max_epochs"] <= 2 and e.subset for e in PLAN.for_profile("smoke"))
+
+
+def tiny(experiment: Experiment, dim: int) -> BinaryDataset:
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    split = [(torch.rand(n, dim, generator=g) < 0.3).float() for n in (30, 10, 10)]
+    return BinaryDataset(experiment.dataset, *split, source="memory", sha256="none")
+
+
+@pytest.mark.parametrize("name, profile", ALL)
+def test_every_recipe_runs_as_written_for_one_epoch(name, profile):
+    """The exact recipe (architecture, masks, optimizer...) of every experiment, one epoch on tiny data."""
+    experiment = PLAN.experiment(name, profile)
+    dim = {"binarized_mnist": 784}.get(experiment.dataset, 24)
+    model = MADE(experiment.model_config(dim))
+    config = experiment.train_config()
+    config.max_epochs = 1
+    result = Trainer(model, tiny(experiment, dim), config, progress=False).run()
+    assert result.epochs == 1
+    assert model.config.hidden_sizes == experiment.recipe["hidden"] and model.config.num_masks == experiment.recipe["masks"]
+    nll = -model.log_prob(tiny(experiment, dim).test[:2], n_masks=min(2, experiment.recipe["test_masks"]))
+    assert nll.isfinite().all()
+
+
+def test_verdicts():
+    assert verdict(88.0, 88.4) == "reproduced" and verdict(86.0, 88.4) == "better" and verdict(90.0, 88.4) == "gap"
+
+
+def test_unavailable_uci_sets_keep_their_rows(tmp_path):
+    table = nll_table(tmp_path, "cpu", "uci")
+    missing = table[table["data set"].isin(["rcv1", "web"])]
+    assert len(missing) == 4 and set(missing["verdict"]) == {"data not available here"}
+    assert set(table[table["data set"] == "dna"]["verdict"]) == {"not run yet"}
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["check", "--profile", "nope"], "unknown profile"),
+        (["check", "--profile", "cpu", "--only", "no_such_experiment"], "not in profile"),
+        (["run", "no_such_experiment", "--profile", "cpu"], "unknown experiment"),
+    ],
+)
+def test_bad_replicate_requests_stop_with_a_clear_message(args, message, capsys):
+    assert replicate_main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err
+
+
+def test_missing_data_stops_before_training(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MADE_DATA_DIR", str(tmp_path / "empty"))
+    from replication import data as data_module
+
+    def offline(url, dest):
+        raise OSError("no network")
+
+    monkeypatch.setattr(data_module.urllib.request, "urlretrieve", offline)
+    with pytest.raises(DataError, match="not found"):
+        check_plan("cpu", ["mnist_1x500_1mask"])
+
+
+def test_unknown_recipe_field_is_rejected(monkeypatch):
+    with pytest.raises(ReplicationError, match="unknown profile"):
+        PLAN.experiment("mnist_1x500_1mask", "gpu")
+
+
+def pins(text: str) -> set[str]:
+    return set(re.findall(r"([A-Za-z0-9_.\-]+==[0-9][^\s\"',]*)", text))
+
+
+def test_environment_yml_and_pyproject_pin_the_same_packages():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = set(project["dependencies"]) | set(project["optional-dependencies"]["dev"])
+    assert pins((ROOT / "environment.yml").read_text()) == declared
+    assert all("==" in d for d in declared)
+    assert "python=3.11" in (ROOT / "environment.yml").read_text()

@@ -1,0 +1,59 @@
+"""`make replicate PROFILE=smoke` end to end: every notebook runs through papermill into a temporary folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import nbformat
+
+from replication.experiments import load_plan
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def written_by(folder: Path, marker: str) -> list[str]:
+    """Files under ``folder`` whose text mentions ``marker`` (a smoke run's temporary path)."""
+    files = [p for p in folder.rglob("*") if p.is_file() and p.suffix in {".json", ".ipynb", ".md", ".csv"}]
+    return [str(p) for p in files if marker in p.read_text(errors="ignore")]
+
+
+def test_smoke_profile_runs_every_notebook_and_writes_every_output(tmp_path):
+    results, runs = tmp_path / "results", tmp_path / "runs"
+    command = ["make", "--no-print-directory", "-j2", "replicate", "PROFILE=smoke", f"RESULTS={results}", f"RUNS={runs}"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=os.environ | {"MAKEFLAGS": ""}, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert not written_by(ROOT / "results", str(tmp_path))  # the committed results are never touched
+    assert not written_by(ROOT / "results", '"profile": "smoke"')
+
+    smoke = load_plan().for_profile("smoke")
+    for experiment in smoke:
+        metrics = json.loads((results / "metrics" / f"{experiment.name}.json").read_text())
+        assert metrics["identity"] == experiment.identity() and metrics["split"] == "test"
+        assert metrics["epochs"] <= 2 and metrics["test_nll"]["n"] == 100 and metrics["test_nll"]["nats"] > 0
+        notebook = nbformat.read(results / "notebooks" / f"{experiment.name}.ipynb", as_version=4)
+        outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
+        assert outputs and not any(o.output_type == "error" for o in outputs)
+        if experiment.dataset == "binarized_mnist":
+            assert (results / "samples" / f"{experiment.name}.png").stat().st_size > 1000
+    for name in ("masks_curve", "summary"):
+        assert (results / "notebooks" / f"{name}.ipynb").is_file()
+    curve = (results / "masks_curve.csv").read_text().splitlines()
+    assert curve[0].startswith("masks,test NLL") and len(curve) == 1 + len(load_plan().profiles["smoke"]["mask_counts"])
+    assert (results / "figures" / "nll_vs_masks.png").stat().st_size > 1000
+    mnist = (results / "nll_mnist.md").read_text()
+    assert "mnist_1x500_1mask" in mnist and "reduced CPU stand-in" in mnist and "88.4" in mnist
+    uci = (results / "nll_uci.csv").read_text()
+    assert "uci_dna_single" in uci and "data not available here" in uci
+    readme = (results / "README.md").read_text()
+    assert "## Binarized MNIST" in readme and "figures/nll_vs_masks.png" in readme and "samples/" in readme
+    assert "nll_mnist" in done.stdout  # the tables are printed in the terminal
+
+
+def test_replicate_refuses_an_unknown_profile_before_any_work(tmp_path):
+    command = ["make", "--no-print-directory", "replicate", "PROFILE=nope", f"RESULTS={tmp_path}/r", f"RUNS={tmp_path}/u"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=os.environ | {"MAKEFLAGS": ""}, timeout=300)
+    assert done.returncode != 0 and "unknown profile 'nope'" in done.stderr
+    assert not (tmp_path / "r").exists()

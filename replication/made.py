@@ -21,6 +21,7 @@ from torch import nn
 
 from .masks import Degrees, Masks, degrees_for_mask, masks_from_degrees
 
+DEGREE_CACHE_SIZE = 1024  # masks whose degrees are kept (they are tiny and cheap to redraw)
 MASK_CACHE_BYTES = 512 * 2**20  # keep the whole K-mask set in memory when it fits in this budget
 ACTIVATIONS = {"relu": F.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid}
 
@@ -87,6 +88,8 @@ class MADE(nn.Module):
         """Degrees of mask ``mask_index`` (default: the current one); cached, they are tiny."""
         k = self.mask_index if mask_index is None else self._canonical(mask_index)
         if k not in self._degrees:
+            if len(self._degrees) >= DEGREE_CACHE_SIZE:  # unbounded mask sets draw a new mask every minibatch
+                self._degrees.clear()
             cfg = self.config
             self._degrees[k] = degrees_for_mask(
                 cfg.input_dim,

@@ -58,7 +58,7 @@ def nll_table(results_dir: str | Path, profile: str, family: str) -> pd.DataFram
             "data set": experiment.dataset,
             "architecture": architecture_text(experiment),
             "vs paper": ARCHITECTURE_VS_PAPER[experiment.architecture],
-            "masks (train/test)": f"{r['masks'] or 'inf'}/{r['test_masks']}",
+            "masks (train/test)": f"{r['masks'] or 'new per batch'}/{r['test_masks']}",
             "test NLL": None,
             "stderr": None,
             "paper row": paper_row,

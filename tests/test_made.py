@@ -126,3 +126,13 @@ def test_log_prob_is_in_nats_for_a_uniform_model():
         for p in model.parameters():
             p.zero_()
     assert torch.allclose(model.log_prob(all_binary(D)), torch.full((2**D,), -D * math.log(2), dtype=torch.float64))
+
+
+def test_unbounded_mask_sets_do_not_grow_memory():
+    model = make_model(D, num_masks=0, order_agnostic=True, connectivity_agnostic=True)
+    first = tuple(model.degrees().inputs)
+    for _ in range(3000):
+        model.next_mask()
+    assert len(model._degrees) <= 1024 and model.mask_index == 3000
+    model.set_mask(0)
+    assert tuple(model.degrees().inputs) == first  # redrawn identically from (seed, index)

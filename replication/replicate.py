@@ -70,8 +70,10 @@ def run_curve(profile: str, results: Path, runs: Path) -> int:
 
 def run_summary(profile: str, results: Path, started: float | None) -> int:
     wall = time.time() - started if started else None
-    execute("summary.ipynb", results / "notebooks" / "summary.ipynb",
-            {"profile": profile, "results_dir": str(results.resolve()), "wall_seconds": wall})  # fmt: skip
+    own_results = results.resolve() == (NOTEBOOKS.parent / "results").resolve()  # never for smoke runs elsewhere
+    params = {"profile": profile, "results_dir": str(results.resolve()), "wall_seconds": wall,
+              "project_readme": str(NOTEBOOKS.parent / "README.md") if own_results else None}  # fmt: skip
+    execute("summary.ipynb", results / "notebooks" / "summary.ipynb", params)
     for stem in ("nll_mnist", "nll_uci", "cost"):
         print(f"\n## {stem}\n\n{(results / f'{stem}.md').read_text()}")
     failures = sorted((results / "failed").glob("*.txt")) if (results / "failed").is_dir() else []

@@ -1,0 +1,39 @@
+"""A tiny correctness version of the benchmark: the naive reference computes what the library computes."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import torch
+
+from replication.made import MADE
+from replication.sampling import sample_fast
+
+spec = importlib.util.spec_from_file_location("bench", Path(__file__).resolve().parents[1] / "benchmarks" / "bench.py")
+bench = importlib.util.module_from_spec(spec)
+sys.modules["bench"] = bench
+spec.loader.exec_module(bench)
+
+
+def test_naive_reference_matches_the_library_with_the_same_weights():
+    hidden = [40, 30]
+    naive = bench.NaiveMADE(hidden).double()
+    lib = MADE(input_dim=bench.D, hidden_sizes=hidden, seed=0).double()  # mask 0 of seed 0, as the reference
+    with torch.no_grad():
+        for src, dst in zip([*naive.hidden, naive.out, naive.direct], [*lib.hidden, lib.output, lib.direct]):
+            dst.weight.copy_(src.weight * src.mask)
+            if src.bias is not None:
+                dst.bias.copy_(src.bias)
+    x = (torch.rand(7, bench.D, generator=torch.Generator().manual_seed(0)) < 0.3).double()
+    assert torch.allclose(naive(x), lib(x), atol=1e-10)
+    uniforms = torch.rand(5, bench.D, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    assert torch.equal(bench.naive_sample(naive, uniforms), sample_fast(lib, uniforms))
+
+
+def test_flop_count_of_a_training_step():
+    # 1x500: forward 2*B*(784*500 + 500*784 + 784*784); same again for weight grads; hidden-input grads 2*B*500*784
+    b, d, h = bench.BATCH, bench.D, 500
+    forward = 2 * b * (d * h + h * d + d * d)
+    assert bench.train_step_flops([h]) == forward + forward + 2 * b * h * d

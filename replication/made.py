@@ -230,8 +230,3 @@ class MADE(nn.Module):
                     block.uniform_(-bound, bound, generator=generator)
             for bias in [layer.bias for layer in self.hidden] + [self.output.bias]:
                 bias.zero_()
-
-
-def build_made(config: dict[str, Any] | MADEConfig) -> MADE:
-    """Build a MADE from a config (a dict as saved in checkpoints, or a MADEConfig)."""
-    return MADE(config if isinstance(config, MADEConfig) else MADEConfig(**config))

@@ -124,3 +124,24 @@ def test_environment_yml_and_pyproject_pin_the_same_packages():
     assert pins((ROOT / "environment.yml").read_text()) == declared
     assert all("==" in d for d in declared)
     assert "python=3.11" in (ROOT / "environment.yml").read_text()
+
+
+def test_a_failing_experiment_is_reported_and_the_others_still_run(tmp_path, monkeypatch, capsys):
+    from replication import replicate
+
+    ran = []
+
+    def fake_execute(notebook, output, parameters):
+        ran.append(parameters["name"])
+        if parameters["name"] == "mnist_1x500_1mask":
+            raise RuntimeError("boom: out of memory")
+
+    monkeypatch.setattr(replicate, "execute", fake_execute)
+    for name in ("mnist_1x500_1mask", "uci_dna_single"):
+        assert replicate.run_one(name, "smoke", tmp_path, tmp_path / "runs") == 0
+    assert ran == ["mnist_1x500_1mask", "uci_dna_single"]
+    assert (tmp_path / "failed" / "mnist_1x500_1mask.txt").read_text().strip() == "boom: out of memory"
+    assert not (tmp_path / "failed" / "uci_dna_single.txt").exists()
+    assert "[FAILED] mnist_1x500_1mask" in capsys.readouterr().err
+    table = nll_table(tmp_path, "smoke", "mnist")
+    assert table.set_index("experiment").loc["mnist_1x500_1mask", "verdict"] == "failed: boom: out of memory"

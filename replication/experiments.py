@@ -2,12 +2,14 @@
 
 A run of experiment ``NAME`` under a profile writes, inside ``results_dir``:
 ``metrics/NAME.json`` (its recipe, metrics and paper reference: the mark of a finished run) and,
-for image data, ``samples/NAME.png``.  Checkpoints live in ``runs_dir/PROFILE/NAME/`` so an
-interrupted run resumes; a finished run with the same recipe is skipped.
+for image data, ``samples/NAME.png``.  Checkpoints live in ``runs_dir/PROFILE/NAME-<hash of the
+recipe>/`` so an interrupted run resumes, a changed recipe starts afresh, and a finished run with the
+same recipe is skipped.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tomllib
 from dataclasses import dataclass, field
@@ -62,6 +64,11 @@ class Experiment:
     def identity(self) -> dict[str, Any]:
         """What makes two runs the same: data set, subset and full recipe."""
         return {"dataset": self.dataset, "subset": self.subset, "recipe": self.recipe}
+
+    def run_dir(self, runs_dir: str | Path, profile: str) -> Path:
+        """Checkpoint folder of this exact recipe: ``runs_dir/PROFILE/NAME-<8 hex digits>``."""
+        digest = hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:8]
+        return Path(runs_dir) / profile / f"{self.name}-{digest}"
 
 
 @dataclass(frozen=True)
@@ -171,7 +178,7 @@ def run_experiment(
         print(f"{name}: finished results found in {metrics_path(results_dir, name)}; skipping")
         return json.loads(metrics_path(results_dir, name).read_text())
     data = load_data(experiment)
-    run_dir = Path(runs_dir) / profile / name
+    run_dir = experiment.run_dir(runs_dir, profile)
     metrics = train_run(
         run_dir, data, experiment.model_config(data.dim), experiment.train_config(),
         experiment.recipe["test_masks"], device, progress,

@@ -130,7 +130,7 @@ def masks_curve(profile: str, results_dir: str | Path = "results", runs_dir: str
         return pd.DataFrame(json.loads(path.read_text())["rows"])
     if not is_complete(experiment, results_dir):
         raise ReplicationError(f"the masks curve needs experiment {experiment.name} to finish first")
-    model = load_model(Path(runs_dir) / profile / experiment.name)
+    model = load_model(experiment.run_dir(runs_dir, profile))
     test = load_data(experiment).test
     rows = []
     for n in counts:

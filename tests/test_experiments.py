@@ -145,3 +145,10 @@ def test_a_failing_experiment_is_reported_and_the_others_still_run(tmp_path, mon
     assert "[FAILED] mnist_1x500_1mask" in capsys.readouterr().err
     table = nll_table(tmp_path, "smoke", "mnist")
     assert table.set_index("experiment").loc["mnist_1x500_1mask", "verdict"] == "failed: boom: out of memory"
+
+
+def test_run_folders_are_keyed_by_recipe(tmp_path):
+    a = PLAN.experiment("uci_dna_single", "cpu")
+    assert a.run_dir(tmp_path, "cpu") == PLAN.experiment("uci_dna_single", "cpu").run_dir(tmp_path, "cpu")
+    assert a.run_dir(tmp_path, "cpu") != PLAN.experiment("uci_dna_single", "smoke").run_dir(tmp_path, "cpu")
+    assert a.run_dir(tmp_path, "cpu").name.startswith("uci_dna_single-")

@@ -125,7 +125,10 @@ def masks_curve(profile: str, results_dir: str | Path = "results", runs_dir: str
     counts = plan.profiles[profile]["mask_counts"]
     results_dir = Path(results_dir)
     path = results_dir / "masks_curve.json"
-    identity = {"experiment": experiment.identity(), "counts": counts}
+    twin = plan.experiment(plan.curve["twin"], profile) if plan.curve["twin"] in plan.experiments else None
+    twin_metrics = read_metrics(results_dir, twin) if twin else None
+    twin_point = (twin.name, twin_metrics["test_nll"]["nats"]) if twin_metrics else None
+    identity = {"experiment": experiment.identity(), "counts": counts, "twin": twin_point}
     if path.is_file() and json.loads(path.read_text())["identity"] == identity:
         return pd.DataFrame(json.loads(path.read_text())["rows"])
     if not is_complete(experiment, results_dir):
@@ -140,19 +143,23 @@ def masks_curve(profile: str, results_dir: str | Path = "results", runs_dir: str
     write_json({"identity": identity, "rows": rows}, path)
     frame = pd.DataFrame(rows)
     frame.to_csv(results_dir / "masks_curve.csv", index=False)
-    plot_masks_curve(frame, [plan.reference(f"mnist.{key}") for key in plan.curve["paper_rows"]], experiment.name,
-                     results_dir / "figures" / "nll_vs_masks.png")  # fmt: skip
+    paper = [plan.reference(f"mnist.{key}") for key in plan.curve["paper_rows"]]
+    plot_masks_curve(frame, paper, experiment.name, results_dir / "figures" / "nll_vs_masks.png", twin_point)
     return frame
 
 
-def plot_masks_curve(frame: pd.DataFrame, paper: list[tuple[str, float]], name: str, path: Path) -> Path:
+def plot_masks_curve(
+    frame: pd.DataFrame, paper: list[tuple[str, float]], name: str, path: Path, twin: tuple[str, float] | None = None
+) -> Path:
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(6, 4))
     ax = fig.subplots()
     ax.errorbar(frame["masks"], frame["test NLL"], yerr=frame["stderr"], marker="o", label=f"ours: {name}, ensemble of n masks")
+    if twin is not None:
+        ax.axhline(twin[1], color="gray", ls="--", label=f"ours: {twin[0]}, trained with 1 mask ({twin[1]:.2f})")
     for (row, nll), n, marker in zip(paper, (1, 32), ("s", "D")):
-        ax.scatter([n], [nll], marker=marker, s=60, zorder=3, label=f"paper: {row} ({nll})")
+        ax.scatter([n], [nll], marker=marker, s=60, zorder=3, label=f"paper (wider layers): {row} ({nll})")
     ax.set_xscale("log", base=2)
     ax.set_xlabel("number of masks n in the test ensemble")
     ax.set_ylabel("test NLL (nats)")

@@ -115,8 +115,13 @@ class Plan:
 
 @cache
 def load_plan() -> Plan:
-    """Read and validate ``experiments.toml`` (every experiment's fields and paper key)."""
-    table = tomllib.loads(resources.files(__package__).joinpath("experiments.toml").read_text())
+    """The project's ``experiments.toml``, parsed and validated once."""
+    return parse_plan(resources.files(__package__).joinpath("experiments.toml").read_text())
+
+
+def parse_plan(text: str) -> Plan:
+    """Parse and validate an experiment plan (every experiment's fields, paper key and architecture)."""
+    table = tomllib.loads(text)
     plan = Plan(table["paper"], table["profiles"], table["curve"], table["experiments"], table["defaults"])
     for name, entry in plan.experiments.items():
         unknown = set(entry) - RECIPE_FIELDS - INFO_FIELDS

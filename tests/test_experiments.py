@@ -10,7 +10,7 @@ import pytest
 
 from replication.data import BinaryDataset
 from replication.errors import DataError, ReplicationError
-from replication.experiments import Experiment, check_plan, load_plan
+from replication.experiments import Experiment, check_plan, load_plan, parse_plan
 from replication.made import MADE
 from replication.replicate import main as replicate_main
 from replication.report import nll_table, verdict
@@ -109,9 +109,17 @@ def test_missing_data_stops_before_training(tmp_path, monkeypatch):
         check_plan("cpu", ["mnist_1x500_1mask"])
 
 
-def test_unknown_recipe_field_is_rejected(monkeypatch):
+def test_unknown_profile_is_rejected():
     with pytest.raises(ReplicationError, match="unknown profile"):
         PLAN.experiment("mnist_1x500_1mask", "gpu")
+
+
+def test_unknown_recipe_field_is_rejected():
+    text = (ROOT / "replication" / "experiments.toml").read_text()
+    typo = text.replace("[experiments.mnist_1x500_1mask]\n", "[experiments.mnist_1x500_1mask]\nlearning_rate = 0.1\n")
+    with pytest.raises(ReplicationError, match="unknown fields"):
+        parse_plan(typo)
+    assert parse_plan(text).experiments.keys() == PLAN.experiments.keys()
 
 
 def pins(text: str) -> set[str]:

@@ -154,12 +154,18 @@ def metrics_path(results_dir: str | Path, name: str) -> Path:
     return Path(results_dir) / "metrics" / f"{name}.json"
 
 
-def is_complete(experiment: Experiment, results_dir: str | Path) -> bool:
-    """True when ``results_dir`` holds finished metrics of this exact experiment (same data and recipe)."""
+def finished_metrics(experiment: Experiment, results_dir: str | Path) -> dict[str, Any] | None:
+    """The metrics of this exact experiment (same data and recipe) in ``results_dir``, or None."""
     path = metrics_path(results_dir, experiment.name)
     if not path.is_file():
-        return False
-    return json.loads(path.read_text()).get("identity") == experiment.identity()
+        return None
+    metrics = json.loads(path.read_text())
+    return metrics if metrics.get("identity") == experiment.identity() else None
+
+
+def is_complete(experiment: Experiment, results_dir: str | Path) -> bool:
+    """True when ``results_dir`` holds finished metrics of this exact experiment."""
+    return finished_metrics(experiment, results_dir) is not None
 
 
 def load_data(experiment: Experiment) -> BinaryDataset:
@@ -179,9 +185,10 @@ def run_experiment(
     plan = load_plan()
     experiment = plan.experiment(name, profile)
     results_dir = Path(results_dir)
-    if is_complete(experiment, results_dir):
+    finished = finished_metrics(experiment, results_dir)
+    if finished is not None:
         print(f"{name}: finished results found in {metrics_path(results_dir, name)}; skipping")
-        return json.loads(metrics_path(results_dir, name).read_text())
+        return finished
     data = load_data(experiment)
     run_dir = experiment.run_dir(runs_dir, profile)
     metrics = train_run(

@@ -11,7 +11,7 @@ import pandas as pd
 
 from .errors import ReplicationError
 from .evaluate import evaluate_nll
-from .experiments import Experiment, is_complete, load_data, load_plan, metrics_path
+from .experiments import Experiment, finished_metrics, is_complete, load_data, load_plan
 from .runs import load_model, write_json
 
 REPRODUCED_WITHIN = 1.0  # nats
@@ -36,10 +36,6 @@ def architecture_text(experiment: Experiment) -> str:
     return f"{text} {r['activation']}, {'direct' if r['direct'] else 'no direct'}"
 
 
-def read_metrics(results_dir: Path, experiment: Experiment) -> dict[str, Any] | None:
-    return json.loads(metrics_path(results_dir, experiment.name).read_text()) if is_complete(experiment, results_dir) else None
-
-
 def status_of(results_dir: Path, name: str) -> str:
     failed = results_dir / "failed" / f"{name}.txt"
     return f"failed: {failed.read_text().strip()}" if failed.is_file() else "not run yet"
@@ -51,7 +47,7 @@ def nll_table(results_dir: str | Path, profile: str, family: str) -> pd.DataFram
     rows = []
     for experiment in (e for e in plan.for_profile(profile) if e.family == family):
         paper_row, paper_nll = plan.reference(experiment.paper)
-        metrics = read_metrics(results_dir, experiment)
+        metrics = finished_metrics(experiment, results_dir)
         r = experiment.recipe
         row = {
             "experiment": experiment.name,
@@ -87,7 +83,7 @@ def cost_table(results_dir: str | Path, profile: str) -> pd.DataFrame:
     """Epochs and wall time of every finished experiment (the CPU cost of the replication)."""
     rows = []
     for experiment in load_plan().for_profile(profile):
-        metrics = read_metrics(Path(results_dir), experiment)
+        metrics = finished_metrics(experiment, results_dir)
         if metrics is None:
             continue
         rows.append({
@@ -126,11 +122,12 @@ def masks_curve(profile: str, results_dir: str | Path = "results", runs_dir: str
     results_dir = Path(results_dir)
     path = results_dir / "masks_curve.json"
     twin = plan.experiment(plan.curve["twin"], profile) if plan.curve["twin"] in plan.experiments else None
-    twin_metrics = read_metrics(results_dir, twin) if twin else None
-    twin_point = (twin.name, twin_metrics["test_nll"]["nats"]) if twin_metrics else None
+    twin_metrics = finished_metrics(twin, results_dir) if twin else None
+    twin_point = [twin.name, twin_metrics["test_nll"]["nats"]] if twin_metrics else None  # a list: JSON keeps it equal
     identity = {"experiment": experiment.identity(), "counts": counts, "twin": twin_point}
-    if path.is_file() and json.loads(path.read_text())["identity"] == identity:
-        return pd.DataFrame(json.loads(path.read_text())["rows"])
+    saved = json.loads(path.read_text()) if path.is_file() else None
+    if saved is not None and saved["identity"] == identity:
+        return pd.DataFrame(saved["rows"])
     if not is_complete(experiment, results_dir):
         raise ReplicationError(f"the masks curve needs experiment {experiment.name} to finish first")
     model = load_model(experiment.run_dir(runs_dir, profile))
@@ -149,7 +146,7 @@ def masks_curve(profile: str, results_dir: str | Path = "results", runs_dir: str
 
 
 def plot_masks_curve(
-    frame: pd.DataFrame, paper: list[tuple[str, float]], name: str, path: Path, twin: tuple[str, float] | None = None
+    frame: pd.DataFrame, paper: list[tuple[str, float]], name: str, path: Path, twin: list | None = None
 ) -> Path:
     from matplotlib.figure import Figure
 

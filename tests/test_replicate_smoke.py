@@ -10,6 +10,7 @@ from pathlib import Path
 import nbformat
 
 from replication.experiments import load_plan
+from replication.report import masks_curve
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,6 +44,9 @@ def test_smoke_profile_runs_every_notebook_and_writes_every_output(tmp_path):
     curve = (results / "masks_curve.csv").read_text().splitlines()
     assert curve[0].startswith("masks,test NLL") and len(curve) == 1 + len(load_plan().profiles["smoke"]["mask_counts"])
     assert (results / "figures" / "nll_vs_masks.png").stat().st_size > 1000
+    before = (results / "masks_curve.json").stat().st_mtime_ns
+    assert masks_curve("smoke", results, runs)["masks"].tolist() == load_plan().profiles["smoke"]["mask_counts"]
+    assert (results / "masks_curve.json").stat().st_mtime_ns == before  # a finished curve is not recomputed
     mnist = (results / "nll_mnist.md").read_text()
     assert "mnist_1x500_1mask" in mnist and "reduced CPU stand-in" in mnist and "88.4" in mnist
     uci = (results / "nll_uci.csv").read_text()

@@ -31,40 +31,42 @@ def execute(notebook: str, output: Path, parameters: dict) -> None:
     )  # fmt: skip
 
 
+def run_step(step: str, notebook: str, results: Path, parameters: dict) -> bool:
+    """Execute one notebook into ``RESULTS/notebooks/STEP.ipynb``; on failure record ``RESULTS/failed/STEP.txt``
+    and report it instead of raising, so the other steps still run.  Returns whether it succeeded."""
+    failed = results / "failed" / f"{step}.txt"
+    output = results / "notebooks" / f"{step}.ipynb"
+    try:
+        execute(notebook, output, parameters)
+    except Exception as exc:  # noqa: BLE001 - any failure of one step is reported, the others go on
+        text = str(exc).strip()
+        message = text.splitlines()[-1] if text else type(exc).__name__
+        failed.parent.mkdir(parents=True, exist_ok=True)
+        failed.write_text(message + "\n")
+        print(f"[FAILED] {step}: {message} (details: {output})", file=sys.stderr)
+        traceback.print_exc(limit=1)
+        return False
+    failed.unlink(missing_ok=True)
+    return True
+
+
 def run_one(name: str, profile: str, results: Path, runs: Path) -> int:
-    """Run experiment ``name`` unless finished; record a failure instead of raising."""
+    """Run experiment ``name`` unless finished."""
     experiment = load_plan().experiment(name, profile)
-    failed = results / "failed" / f"{name}.txt"
     if is_complete(experiment, results):
         print(f"[skip] {name}: finished with the same recipe")
         return 0
     print(f"[run] {name} ({profile} profile)", flush=True)
     started = time.perf_counter()
     params = {"name": name, "profile": profile, "results_dir": str(results.resolve()), "runs_dir": str(runs.resolve())}
-    try:
-        execute("experiment.ipynb", results / "notebooks" / f"{name}.ipynb", params)
-    except Exception as exc:  # noqa: BLE001 - any failure of one experiment is reported, the others go on
-        failed.parent.mkdir(parents=True, exist_ok=True)
-        message = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        failed.write_text(message + "\n")
-        print(f"[FAILED] {name}: {message} (details: {results / 'notebooks' / (name + '.ipynb')})", file=sys.stderr)
-        traceback.print_exc(limit=1)
-        return 0
-    failed.unlink(missing_ok=True)
-    print(f"[done] {name} in {time.perf_counter() - started:.0f} s", flush=True)
+    if run_step(name, "experiment.ipynb", results, params):
+        print(f"[done] {name} in {time.perf_counter() - started:.0f} s", flush=True)
     return 0
 
 
 def run_curve(profile: str, results: Path, runs: Path) -> int:
     params = {"profile": profile, "results_dir": str(results.resolve()), "runs_dir": str(runs.resolve())}
-    try:
-        execute("masks_curve.ipynb", results / "notebooks" / "masks_curve.ipynb", params)
-    except Exception as exc:  # noqa: BLE001
-        (results / "failed").mkdir(parents=True, exist_ok=True)
-        (results / "failed" / "masks_curve.txt").write_text(str(exc).strip().splitlines()[-1] + "\n")
-        print(f"[FAILED] masks curve: {str(exc).strip().splitlines()[-1]}", file=sys.stderr)
-        return 0
-    (results / "failed" / "masks_curve.txt").unlink(missing_ok=True)
+    run_step("masks_curve", "masks_curve.ipynb", results, params)
     return 0
 
 

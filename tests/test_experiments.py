@@ -160,3 +160,14 @@ def test_run_folders_are_keyed_by_recipe(tmp_path):
     assert a.run_dir(tmp_path, "cpu") == PLAN.experiment("uci_dna_single", "cpu").run_dir(tmp_path, "cpu")
     assert a.run_dir(tmp_path, "cpu") != PLAN.experiment("uci_dna_single", "smoke").run_dir(tmp_path, "cpu")
     assert a.run_dir(tmp_path, "cpu").name.startswith("uci_dna_single-")
+
+
+def test_a_failing_curve_without_a_message_is_recorded(tmp_path, monkeypatch):
+    from replication import replicate
+
+    def fail(notebook, output, parameters):
+        raise RuntimeError()
+
+    monkeypatch.setattr(replicate, "execute", fail)
+    assert replicate.run_curve("smoke", tmp_path, tmp_path / "runs") == 0
+    assert (tmp_path / "failed" / "masks_curve.txt").read_text().strip() == "RuntimeError"

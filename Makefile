@@ -14,9 +14,10 @@ PROFILE ?= cpu
 RESULTS ?= results
 RUNS ?= runs
 ONLY ?=
-# -j N: each parallel experiment gets an equal share of the cores
-JOBS := $(or $(patsubst -j%,%,$(filter -j%,$(MAKEFLAGS))),1)
-THREADS := $(shell n=$$(( $$(nproc) / $(JOBS) )); [ $$n -ge 1 ] && echo $$n || echo 1)
+# -j N: each parallel experiment gets an equal share of the cores. Expanded in the recipe (`=`, not `:=`):
+# GNU make adds -jN to MAKEFLAGS only after parsing, so a `:=` here would always see one job.
+JOBS = $(or $(patsubst -j%,%,$(filter -j%,$(MAKEFLAGS))),1)
+THREADS = $(shell n=$$(( $$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc) / $(JOBS) )); [ $$n -ge 1 ] && echo $$n || echo 1)
 REPLICATE := $(PY) -m replication.replicate --profile $(PROFILE) --results $(RESULTS) --runs $(RUNS)
 
 replicate: install
@@ -26,7 +27,8 @@ replicate: install
 	@$(REPLICATE) curve
 	@$(REPLICATE) summary --started $$(cat $(RUNS)/started-$(PROFILE))
 
-EXPERIMENTS = $(shell $(REPLICATE) list --only "$(ONLY)")
+# Listed only when needed (prerequisites are expanded while the Makefile is read, by every `make`).
+EXPERIMENTS = $(if $(filter experiments,$(MAKECMDGOALS)),$(shell $(REPLICATE) list --only "$(ONLY)"))
 experiments: $(addprefix experiment/,$(EXPERIMENTS))
 experiment/%: FORCE
 	@OMP_NUM_THREADS=$(THREADS) $(REPLICATE) run $*

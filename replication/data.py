@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import tomllib
 import urllib.request
 import warnings
@@ -121,7 +122,7 @@ def download_dataset(info: DatasetInfo, dest: Path, looked: str) -> Path:
     """Download ``info.url`` to ``dest`` atomically, verifying its SHA-256 when known."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_suffix(".npz.part")
-    print(f"downloading {info.name} from {info.url} ...", flush=True)
+    print(f"downloading {info.name} from {info.url} ...", file=sys.stderr, flush=True)
     try:
         urllib.request.urlretrieve(info.url, tmp)
     except OSError as exc:

@@ -133,8 +133,9 @@ def parse_plan(text: str) -> Plan:
     return plan
 
 
-def check_plan(profile: str, names: list[str] | None = None) -> list[Experiment]:
-    """Validate a request before any training: profile, experiment names, and that the data are at hand."""
+def check_plan(profile: str, names: list[str] | None = None, check_data: bool = True) -> list[Experiment]:
+    """Validate a request before any training: profile, experiment names, and (``check_data``) that the data
+    are at hand, downloading what is missing."""
     plan = load_plan()
     experiments = plan.for_profile(profile)
     if names:
@@ -145,7 +146,7 @@ def check_plan(profile: str, names: list[str] | None = None) -> list[Experiment]
                 f"experiment(s) {', '.join(missing)} not in profile {profile!r}; it has: {', '.join(sorted(known))}"
             )
         experiments = [e for e in experiments if e.name in names]
-    for dataset in sorted({e.dataset for e in experiments}):
+    for dataset in sorted({e.dataset for e in experiments} if check_data else ()):
         locate(dataset)  # DataError (clear, one line) when the data can be neither found nor downloaded
     return experiments
 

@@ -76,7 +76,7 @@ def run_summary(profile: str, results: Path, started: float | None) -> int:
     params = {"profile": profile, "results_dir": str(results.resolve()), "wall_seconds": wall,
               "project_readme": str(NOTEBOOKS.parent / "README.md") if own_results else None}  # fmt: skip
     execute("summary.ipynb", results / "notebooks" / "summary.ipynb", params)
-    for stem in ("nll_mnist", "nll_uci", "cost"):
+    for stem in ("nll_mnist", "nll_uci", "ensemble_gain", "cost"):
         print(f"\n## {stem}\n\n{(results / f'{stem}.md').read_text()}")
     failures = sorted((results / "failed").glob("*.txt")) if (results / "failed").is_dir() else []
     for path in failures:
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"profile {args.profile}: {len(experiments)} experiment(s), data found for all: "
                   + ", ".join(e.name for e in experiments))  # fmt: skip
         elif args.command == "list":
-            print("\n".join(e.name for e in check_plan(args.profile, only)))
+            print("\n".join(e.name for e in check_plan(args.profile, only, check_data=False)))  # `check` did the data
         elif args.command == "run":
             if not args.name:
                 raise ReplicationError("run needs an experiment name")

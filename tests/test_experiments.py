@@ -13,7 +13,8 @@ from replication.errors import DataError, ReplicationError
 from replication.experiments import Experiment, check_plan, load_plan, parse_plan
 from replication.made import MADE
 from replication.replicate import main as replicate_main
-from replication.report import nll_table, verdict
+from replication.report import claim_status, ensemble_gain_table, nll_table, one_mask_twin, verdict
+from replication.runs import write_json
 from replication.train import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,6 +81,30 @@ def test_unavailable_uci_sets_keep_their_rows(tmp_path):
     missing = table[table["data set"].isin(["rcv1", "web"])]
     assert len(missing) == 4 and set(missing["verdict"]) == {"data not available here"}
     assert set(table[table["data set"] == "dna"]["verdict"]) == {"not run yet"}
+
+
+def test_each_k_mask_experiment_finds_the_same_network_with_one_mask():
+    experiments = load_plan().for_profile("cpu")
+    twins = {e.name: getattr(one_mask_twin(e, experiments), "name", None) for e in experiments if e.recipe["masks"] != 1}
+    assert twins["mnist_1x500_32masks"] == "mnist_1x500_1mask"
+    assert twins["mnist_1x500_32masks_order_only"] == "mnist_1x500_1mask"
+    assert twins["mnist_2x500_32masks"] == "mnist_2x500_1mask"
+    assert twins["mnist_1x2000_32masks"] == "mnist_1x2000_1mask"
+    assert twins["uci_dna_masks"] is None  # its 1-mask row uses other regularization: not the same network
+
+
+def test_ensemble_gain_is_twin_minus_ensemble_and_judged_against_the_claim(tmp_path):
+    plan = load_plan()
+    for name, nll in (("mnist_1x500_32masks", 90.0), ("mnist_1x500_1mask", 91.6), ("mnist_2x500_32masks", 95.0)):
+        experiment = plan.experiment(name, "cpu")  # 2x500's twin has not finished: no row
+        metrics = {"identity": experiment.identity(), "test_nll": {"nats": nll}}
+        (tmp_path / "metrics").mkdir(exist_ok=True)
+        write_json(metrics, tmp_path / "metrics" / f"{name}.json")
+    table = ensemble_gain_table(tmp_path, "cpu")
+    assert list(table["K-mask experiment"]) == ["mnist_1x500_32masks"]
+    row = table.iloc[0]
+    assert row["gain (nats)"] == 1.6 and row["paper's gain"] == 1.76 and row["claim (gain >= 1.5)"] == "met"
+    assert claim_status(1.4, 1.76, 1.5) == "not met" and claim_status(-4.0, -1.7, 1.5).startswith("n/a")
 
 
 @pytest.mark.parametrize(

@@ -51,6 +51,8 @@ def test_smoke_profile_runs_every_notebook_and_writes_every_output(tmp_path):
     assert "mnist_1x500_1mask" in mnist and "reduced CPU stand-in" in mnist and "88.4" in mnist
     uci = (results / "nll_uci.csv").read_text()
     assert "uci_dna_single" in uci and "data not available here" in uci
+    gain = (results / "ensemble_gain.csv").read_text()
+    assert "mnist_1x500_32masks,1x500 relu, direct,ordering + connectivity" in gain and ",mnist_1x500_1mask," in gain
     readme = (results / "README.md").read_text()
     assert "## Binarized MNIST" in readme and "figures/nll_vs_masks.png" in readme and "samples/" in readme
     assert "nll_mnist" in done.stdout  # the tables are printed in the terminal

@@ -176,48 +176,67 @@ def save_table(frame: pd.DataFrame, stem: Path) -> None:
 
 
 def masks_curve(profile: str, results_dir: str | Path = "results", runs_dir: str | Path = "runs") -> pd.DataFrame:
-    """Test NLL of the ensemble of the first n masks of the curve's K-mask model, for the profile's n values."""
+    """Test NLL of the ensemble of the first n masks of each K-mask model of ``[curve]`` (those of this profile
+    that have finished), for the profile's n values, with each model's 1-mask twin as a reference line."""
     plan = load_plan()
-    experiment = plan.experiment(plan.curve["experiment"], profile)
     counts = plan.profiles[profile]["mask_counts"]
     results_dir = Path(results_dir)
     path = results_dir / "masks_curve.json"
-    twin = plan.experiment(plan.curve["twin"], profile) if plan.curve["twin"] in plan.experiments else None
-    twin_metrics = finished_metrics(twin, results_dir) if twin else None
-    twin_point = [twin.name, twin_metrics["test_nll"]["nats"]] if twin_metrics else None  # a list: JSON keeps it equal
-    identity = {"experiment": experiment.identity(), "counts": counts, "twin": twin_point}
+    in_profile = plan.for_profile(profile)
+    chosen = [e for e in in_profile if e.name in plan.curve["experiments"]]
+    finished = [e for e in chosen if is_complete(e, results_dir)]
+    if not finished:
+        names = ", ".join(plan.curve["experiments"])
+        raise ReplicationError(f"the masks curve needs one of {names} to finish first (profile {profile})")
+    for experiment in chosen:
+        if experiment not in finished:
+            print(f"masks curve: {experiment.name} has not finished; drawn without it")
+    twins = {e.name: twin_point(e, in_profile, results_dir) for e in finished}
+    identity = {"experiments": [e.identity() for e in finished], "counts": counts, "twins": twins}
     saved = json.loads(path.read_text()) if path.is_file() else None
     if saved is not None and saved["identity"] == identity:
         return pd.DataFrame(saved["rows"])
-    if not is_complete(experiment, results_dir):
-        raise ReplicationError(f"the masks curve needs experiment {experiment.name} to finish first")
-    model = load_model(experiment.run_dir(runs_dir, profile))
-    test = load_data(experiment).test
     rows = []
-    for n in counts:
-        started = time.perf_counter()
-        nll = evaluate_nll(model, test, n_masks=n)
-        rows.append({"masks": n, "test NLL": nll.nats, "stderr": nll.stderr, "seconds": time.perf_counter() - started})
+    for experiment in finished:
+        model = load_model(experiment.run_dir(runs_dir, profile))
+        test = load_data(experiment).test
+        for n in counts:
+            started = time.perf_counter()
+            nll = evaluate_nll(model, test, n_masks=n)
+            rows.append({"experiment": experiment.name, "masks": n, "test NLL": nll.nats, "stderr": nll.stderr,
+                         "seconds": time.perf_counter() - started})  # fmt: skip
     write_json({"identity": identity, "rows": rows}, path)
     frame = pd.DataFrame(rows)
     frame.to_csv(results_dir / "masks_curve.csv", index=False)
     paper = [plan.reference(f"mnist.{key}") for key in plan.curve["paper_rows"]]
-    plot_masks_curve(frame, paper, experiment.name, results_dir / "figures" / "nll_vs_masks.png", twin_point)
+    plot_masks_curve(frame, paper, results_dir / "figures" / "nll_vs_masks.png", twins)
     return frame
 
 
+def twin_point(experiment: Experiment, candidates: list[Experiment], results_dir: Path) -> list | None:
+    """[name, test NLL] of the finished 1-mask twin of ``experiment`` (a list: JSON keeps it equal), or None."""
+    twin = one_mask_twin(experiment, candidates)
+    metrics = finished_metrics(twin, results_dir) if twin else None
+    return [twin.name, metrics["test_nll"]["nats"]] if metrics else None
+
+
 def plot_masks_curve(
-    frame: pd.DataFrame, paper: list[tuple[str, float]], name: str, path: Path, twin: list | None = None
+    frame: pd.DataFrame, paper: list[tuple[str, float]], path: Path, twins: dict[str, list | None] | None = None
 ) -> Path:
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(6, 4))
+    fig = Figure(figsize=(6.5, 4.5))
     ax = fig.subplots()
-    ax.errorbar(frame["masks"], frame["test NLL"], yerr=frame["stderr"], marker="o", label=f"ours: {name}, ensemble of n masks")
-    if twin is not None:
-        ax.axhline(twin[1], color="gray", ls="--", label=f"ours: {twin[0]}, trained with 1 mask ({twin[1]:.2f})")
-    for (row, nll), n, marker in zip(paper, (1, 32), ("s", "D")):
-        ax.scatter([n], [nll], marker=marker, s=60, zorder=3, label=f"paper (wider layers): {row} ({nll})")
+    for i, (name, curve) in enumerate(frame.groupby("experiment", sort=False)):
+        color = f"C{i}"
+        ax.errorbar(curve["masks"], curve["test NLL"], yerr=curve["stderr"], marker="o", color=color,
+                    label=f"ours: {name}, ensemble of n masks")  # fmt: skip
+        twin = (twins or {}).get(name)
+        if twin is not None:
+            ax.axhline(twin[1], color=color, ls="--", label=f"ours: {twin[0]}, trained with 1 mask ({twin[1]:.2f})")
+    for i, ((row, nll), n, marker) in enumerate(zip(paper, (1, 32), ("s", "D"))):
+        ax.scatter([n], [nll], marker=marker, s=60, zorder=3, color="k" if i else "gray",
+                   label=f"paper (8000 units): {row} ({nll})")  # fmt: skip
     ax.set_xscale("log", base=2)
     ax.set_xlabel("number of masks n in the test ensemble")
     ax.set_ylabel("test NLL (nats)")

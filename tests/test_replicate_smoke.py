@@ -42,7 +42,9 @@ def test_smoke_profile_runs_every_notebook_and_writes_every_output(tmp_path):
     for name in ("masks_curve", "summary"):
         assert (results / "notebooks" / f"{name}.ipynb").is_file()
     curve = (results / "masks_curve.csv").read_text().splitlines()
-    assert curve[0].startswith("masks,test NLL") and len(curve) == 1 + len(load_plan().profiles["smoke"]["mask_counts"])
+    assert curve[0].startswith("experiment,masks,test NLL") and len(curve) == 1 + len(
+        load_plan().profiles["smoke"]["mask_counts"]
+    )
     assert (results / "figures" / "nll_vs_masks.png").stat().st_size > 1000
     before = (results / "masks_curve.json").stat().st_mtime_ns
     assert masks_curve("smoke", results, runs)["masks"].tolist() == load_plan().profiles["smoke"]["mask_counts"]
@@ -52,7 +54,7 @@ def test_smoke_profile_runs_every_notebook_and_writes_every_output(tmp_path):
     uci = (results / "nll_uci.csv").read_text()
     assert "uci_dna_single" in uci and "data not available here" in uci
     gain = (results / "ensemble_gain.csv").read_text()
-    assert "mnist_1x500_32masks,1x500 relu, direct,ordering + connectivity" in gain and ",mnist_1x500_1mask," in gain
+    assert 'mnist_1x500_32masks,"1x500 relu, direct",ordering + connectivity' in gain and ",mnist_1x500_1mask," in gain
     readme = (results / "README.md").read_text()
     assert "## Binarized MNIST" in readme and "figures/nll_vs_masks.png" in readme and "samples/" in readme
     assert "nll_mnist" in done.stdout  # the tables are printed in the terminal

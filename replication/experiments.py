@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -24,8 +25,8 @@ from .data import BinaryDataset, load_dataset, locate
 from .errors import ReplicationError
 from .made import MADEConfig
 from .report_images import save_grid
-from .runs import load_model, train_run, write_json
-from .train import TrainConfig
+from .runs import CHECKPOINT, load_model, train_run, write_json
+from .train import TrainConfig, same_recipe_but_cap
 
 MODEL_FIELDS = {"hidden", "direct", "activation", "init", "masks", "order_agnostic", "connectivity_agnostic", "dropout"}
 TRAIN_FIELDS = {"optimizer", "lr", "weight_decay", "batch_size", "patience", "max_epochs", "valid_masks"}
@@ -192,6 +193,7 @@ def run_experiment(
         return finished
     data = load_data(experiment)
     run_dir = experiment.run_dir(runs_dir, profile)
+    continue_from_lower_cap(experiment, data, run_dir)
     metrics = train_run(
         run_dir, data, experiment.model_config(data.dim), experiment.train_config(),
         experiment.recipe["test_masks"], device, progress,
@@ -207,6 +209,30 @@ def run_experiment(
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json(metrics, path)
     return metrics
+
+
+def continue_from_lower_cap(experiment: Experiment, data: BinaryDataset, run_dir: Path) -> Path | None:
+    """When only ``max_epochs`` was raised, start ``run_dir`` from the checkpoint of the run with the lower cap
+    (a copy: that run's folder stays as it was) instead of from scratch.  Returns the folder it came from."""
+    if (run_dir / CHECKPOINT).exists():
+        return None
+    model_config, train_config = asdict(experiment.model_config(data.dim)), asdict(experiment.train_config())
+    candidates = []
+    for folder in run_dir.parent.glob(f"{experiment.name}-*"):
+        path = folder / CHECKPOINT
+        if folder == run_dir or not path.is_file():
+            continue
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        if (same_recipe_but_cap(state, model_config, train_config) and state["data"] == data.fingerprint()
+                and state["epoch"] <= train_config["max_epochs"]):  # fmt: skip
+            candidates.append((state["epoch"], folder))
+    if not candidates:
+        return None
+    epochs, source = max(candidates)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(source / CHECKPOINT, run_dir / CHECKPOINT)
+    print(f"{experiment.name}: continuing the {epochs} epochs of {source} under max_epochs={train_config['max_epochs']}")
+    return source
 
 
 def write_samples(run_dir: Path, data: BinaryDataset, path: Path, title: str, n: int = 100) -> str:

@@ -66,6 +66,12 @@ def make_optimizer(model: MADE, config: TrainConfig) -> torch.optim.Optimizer:
         return cls(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
 
 
+def same_recipe_but_cap(state: dict[str, Any], model_config: dict[str, Any], train_config: dict[str, Any]) -> bool:
+    """Whether a checkpoint was made with these configurations, up to ``max_epochs``."""
+    saved = {**state["train_config"], "max_epochs": None}
+    return state["model_config"] == model_config and saved == {**train_config, "max_epochs": None}
+
+
 def save_atomic(obj: Any, path: Path) -> None:
     """``torch.save`` to a temporary file, then rename: a crash never leaves a half-written file."""
     tmp = path.with_name(path.name + ".tmp")
@@ -116,17 +122,24 @@ class Trainer:
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
-        if state["model_config"] != asdict(self.model.config) or state["train_config"] != asdict(self.config):
+        """Restore a checkpoint of the same configuration; a raised ``max_epochs`` continues a run stopped at its cap."""
+        if not same_recipe_but_cap(state, asdict(self.model.config), asdict(self.config)):
             raise ReplicationError(
                 f"checkpoint {self.checkpoint_path} was made with a different configuration; "
                 "use another output folder or delete the checkpoint"
+            )
+        if state["epoch"] > self.config.max_epochs:
+            raise ReplicationError(
+                f"checkpoint {self.checkpoint_path} has {state['epoch']} epochs, more than max_epochs={self.config.max_epochs}"
             )
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.shuffle_rng.set_state(state["shuffle_rng"])
         torch.set_rng_state(state["torch_rng"])
         self.epoch, self.best, self.history = state["epoch"], state["best"], state["history"]
-        self.seconds, self.finished = state["seconds"], state["finished"]
+        self.seconds = state["seconds"]
+        patience_over = self.epoch - self.best["epoch"] >= self.config.patience
+        self.finished = patience_over or self.epoch >= self.config.max_epochs  # the cap may have been raised
         self.model.set_mask(state["mask_index"])
 
     def save(self) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 import tomllib
 from pathlib import Path
@@ -10,11 +12,11 @@ import pytest
 
 from replication.data import BinaryDataset
 from replication.errors import DataError, ReplicationError
-from replication.experiments import Experiment, check_plan, load_plan, parse_plan
+from replication.experiments import Experiment, check_plan, continue_from_lower_cap, load_data, load_plan, parse_plan
 from replication.made import MADE
 from replication.replicate import main as replicate_main
 from replication.report import claim_status, ensemble_gain_table, nll_table, one_mask_twin, verdict
-from replication.runs import write_json
+from replication.runs import train_run, write_json
 from replication.train import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -186,6 +188,21 @@ def test_run_folders_are_keyed_by_recipe(tmp_path):
     assert a.run_dir(tmp_path, "cpu") == PLAN.experiment("uci_dna_single", "cpu").run_dir(tmp_path, "cpu")
     assert a.run_dir(tmp_path, "cpu") != PLAN.experiment("uci_dna_single", "smoke").run_dir(tmp_path, "cpu")
     assert a.run_dir(tmp_path, "cpu").name.startswith("uci_dna_single-")
+
+
+def test_a_raised_epoch_cap_continues_from_the_capped_run(tmp_path):
+    base = PLAN.experiment("uci_dna_single", "smoke")
+    capped, raised = (dataclasses.replace(base, recipe={**base.recipe, "max_epochs": n}) for n in (1, 2))
+    other = dataclasses.replace(base, recipe={**base.recipe, "max_epochs": 2, "lr": 0.01})
+    data = load_data(base)
+    first = train_run(capped.run_dir(tmp_path, "smoke"), data, capped.model_config(data.dim), capped.train_config(),
+                      progress=False)  # fmt: skip
+    assert continue_from_lower_cap(other, data, other.run_dir(tmp_path, "smoke")) is None  # another recipe
+    assert continue_from_lower_cap(raised, data, raised.run_dir(tmp_path, "smoke")) == capped.run_dir(tmp_path, "smoke")
+    second = train_run(raised.run_dir(tmp_path, "smoke"), data, raised.model_config(data.dim), raised.train_config(),
+                       progress=False)  # fmt: skip
+    assert second["epochs"] == 2 and second["history"][0] == first["history"][0]
+    assert json.loads((capped.run_dir(tmp_path, "smoke") / "metrics.json").read_text())["epochs"] == 1  # left as it was
 
 
 def test_a_failing_curve_without_a_message_is_recorded(tmp_path, monkeypatch):

@@ -81,6 +81,18 @@ def test_checkpoint_from_another_configuration_is_refused(tmp_path):
         fit(MODEL, data, other, tmp_path / "c.pt", progress=False)
 
 
+def test_raising_the_epoch_cap_continues_the_run_exactly(tmp_path):
+    data = toy_data()
+    _, straight = fit(MODEL, data, TRAIN, progress=False)
+    short = TrainConfig(**{**TRAIN.__dict__, "max_epochs": 3})
+    _, capped = fit(MODEL, data, short, tmp_path / "d.pt", progress=False)
+    assert capped.epochs == 3 and not capped.stopped_early
+    _, extended = fit(MODEL, data, TRAIN, tmp_path / "d.pt", progress=False)
+    assert extended.history == straight.history  # epochs 4-6 continue where the capped run stopped
+    with pytest.raises(ReplicationError, match="more than max_epochs"):
+        fit(MODEL, data, short, tmp_path / "d.pt", progress=False)  # a lower cap cannot undo epochs
+
+
 def test_bad_training_options_are_rejected():
     with pytest.raises(ReplicationError, match="optimizer"):
         TrainConfig(optimizer="rmsprop")

@@ -347,7 +347,7 @@ def results_readme(results_dir: Path, profile: str, tables: dict[str, pd.DataFra
         "below the paper), `reproduced` (within 1 nat), `gap` (more than 1 nat above). `reduced CPU stand-in` rows",
         "use narrower layers than the paper and are compared with the paper's row for reference only.",
         "",
-        f"Total training time of the finished experiments (one thread each): {compute:.0f} min"
+        f"Total training time of the finished experiments (one or two CPU threads each): {compute:.0f} min"
         + (
             f"; the last `make replicate` invocation took {wall_seconds / 60:.1f} min of wall time (it skips"
             " finished experiments, so this is the cost of what was left to do)."

@@ -36,6 +36,11 @@ def architecture_text(experiment: Experiment) -> str:
     return f"{text} {r['activation']}, {'direct' if r['direct'] else 'no direct'}"
 
 
+def masks_text(recipe: dict[str, Any]) -> str:
+    """Masks for training / for the test ensemble; 0 training masks means a new mask every minibatch."""
+    return f"{recipe['masks'] or 'new per batch'}/{recipe['test_masks']}"
+
+
 def status_of(results_dir: Path, name: str) -> str:
     failed = results_dir / "failed" / f"{name}.txt"
     return f"failed: {failed.read_text().strip()}" if failed.is_file() else "not run yet"
@@ -54,7 +59,7 @@ def nll_table(results_dir: str | Path, profile: str, family: str) -> pd.DataFram
             "data set": experiment.dataset,
             "architecture": architecture_text(experiment),
             "vs paper": ARCHITECTURE_VS_PAPER[experiment.architecture],
-            "masks (train/test)": f"{r['masks'] or 'new per batch'}/{r['test_masks']}",
+            "masks (train/test)": masks_text(r),
             "test NLL": None,
             "stderr": None,
             "paper row": paper_row,
@@ -148,7 +153,7 @@ def ensemble_gain_table(results_dir: str | Path, profile: str) -> pd.DataFrame:
             "K-mask experiment": experiment.name,
             "architecture": architecture_text(experiment),
             "resampled": resampled_text(experiment.recipe),
-            "masks (train/test)": f"{experiment.recipe['masks'] or 'new per batch'}/{experiment.recipe['test_masks']}",
+            "masks (train/test)": masks_text(experiment.recipe),
             "ensemble test NLL": round(ensemble, 2),
             "1-mask twin": twin.name,
             "twin test NLL": round(single, 2),

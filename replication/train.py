@@ -138,8 +138,7 @@ class Trainer:
         torch.set_rng_state(state["torch_rng"])
         self.epoch, self.best, self.history = state["epoch"], state["best"], state["history"]
         self.seconds = state["seconds"]
-        patience_over = self.epoch - self.best["epoch"] >= self.config.patience
-        self.finished = patience_over or self.epoch >= self.config.max_epochs  # the cap may have been raised
+        self.finished = self.stops_here()  # not the saved flag: the cap may have been raised
         self.model.set_mask(state["mask_index"])
 
     def save(self) -> None:
@@ -148,6 +147,14 @@ class Trainer:
             save_atomic(self.state(), self.checkpoint_path)
 
     # -------------------------------------------------------------- training
+    def patience_over(self) -> bool:
+        """``patience`` epochs have passed without a better validation NLL."""
+        return self.epoch - self.best["epoch"] >= self.config.patience
+
+    def stops_here(self) -> bool:
+        """Early stopping or the epoch cap ends training after the current epoch."""
+        return self.patience_over() or self.epoch >= self.config.max_epochs
+
     def train_epoch(self) -> float:
         """One pass over the shuffled training set, one mask per minibatch; returns the mean NLL."""
         self.model.train()
@@ -181,8 +188,7 @@ class Trainer:
             if valid_nll < self.best["valid_nll"]:
                 self.best = {"epoch": self.epoch, "valid_nll": valid_nll, "state": copy.deepcopy(self.model.state_dict())}
             self.history.append({"epoch": self.epoch, "train_nll": train_nll, "valid_nll": valid_nll})
-            patience_over = self.epoch - self.best["epoch"] >= cfg.patience
-            self.finished = patience_over or self.epoch >= cfg.max_epochs
+            self.finished = self.stops_here()
             self.save()
             bar.update(1)
             bar.set_postfix(
@@ -196,7 +202,7 @@ class Trainer:
             epochs=self.epoch,
             best_epoch=self.best["epoch"],
             best_valid_nll=self.best["valid_nll"],
-            stopped_early=self.epoch - self.best["epoch"] >= cfg.patience,
+            stopped_early=self.patience_over(),
             seconds=self.seconds,
             history=self.history,
         )

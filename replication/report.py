@@ -84,8 +84,15 @@ def nll_table(results_dir: str | Path, profile: str, family: str) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
+def stop_reason(metrics: dict[str, Any]) -> str:
+    """Why training ended: the look-ahead ran out, or the recipe's epoch cap cut it short."""
+    if metrics["stopped_early"]:
+        return "early stopping"
+    return f"epoch cap ({metrics['train_config']['max_epochs']})"
+
+
 def cost_table(results_dir: str | Path, profile: str) -> pd.DataFrame:
-    """Epochs and wall time of every finished experiment (the CPU cost of the replication)."""
+    """Epochs, why training stopped and wall time of every finished experiment (the cost of the replication)."""
     rows = []
     for experiment in load_plan().for_profile(profile):
         metrics = finished_metrics(experiment, results_dir)
@@ -95,6 +102,7 @@ def cost_table(results_dir: str | Path, profile: str) -> pd.DataFrame:
             "experiment": experiment.name,
             "epochs": metrics["epochs"],
             "best epoch": metrics["best_epoch"],
+            "stopped by": stop_reason(metrics),
             "s/epoch": round(metrics["seconds_per_epoch"], 2),
             "train min": round(metrics["train_seconds"] / 60, 1),
             "eval s": round(metrics["eval_seconds"], 1),

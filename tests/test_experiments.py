@@ -15,7 +15,7 @@ from replication.errors import DataError, ReplicationError
 from replication.experiments import Experiment, check_plan, continue_from_lower_cap, load_data, load_plan, parse_plan
 from replication.made import MADE
 from replication.replicate import main as replicate_main
-from replication.report import claim_status, ensemble_gain_table, nll_table, one_mask_twin, verdict
+from replication.report import claim_status, cost_table, ensemble_gain_table, nll_table, one_mask_twin, verdict
 from replication.runs import train_run, write_json
 from replication.train import Trainer
 
@@ -94,6 +94,22 @@ def test_each_k_mask_experiment_finds_the_same_network_with_one_mask():
     assert twins["mnist_2x500_32masks"] == "mnist_2x500_1mask"
     assert twins["mnist_1x2000_32masks"] == "mnist_1x2000_1mask"
     assert twins["uci_dna_masks"] is None  # its 1-mask row uses other regularization: not the same network
+    paper = load_plan().for_profile("paper")
+    for name in ("paper_mnist_1x8000_32masks", "paper_mnist_1x8000_32masks_cpu"):  # validation masks and cap differ
+        assert one_mask_twin(load_plan().experiment(name, "paper"), paper).name == "paper_mnist_1x8000_1mask"
+
+
+def test_cost_table_says_whether_a_run_stopped_early_or_at_its_epoch_cap(tmp_path):
+    plan = load_plan()
+    (tmp_path / "metrics").mkdir()
+    for name, stopped_early in (("mnist_1x500_32masks", False), ("mnist_1x500_1mask", True)):
+        experiment = plan.experiment(name, "cpu")
+        metrics = {"identity": experiment.identity(), "epochs": 9, "best_epoch": 5, "stopped_early": stopped_early,
+                   "train_config": experiment.train_config().__dict__, "seconds_per_epoch": 1.0,
+                   "train_seconds": 9.0, "eval_seconds": 1.0, "device": "cpu"}  # fmt: skip
+        write_json(metrics, tmp_path / "metrics" / f"{name}.json")
+    stops = dict(zip(*cost_table(tmp_path, "cpu")[["experiment", "stopped by"]].values.T))
+    assert stops == {"mnist_1x500_32masks": "epoch cap (200)", "mnist_1x500_1mask": "early stopping"}
 
 
 def test_ensemble_gain_is_twin_minus_ensemble_and_judged_against_the_claim(tmp_path):

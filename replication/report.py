@@ -199,7 +199,7 @@ def masks_curve(profile: str, results_dir: str | Path = "results", runs_dir: str
     chosen = [e for e in in_profile if e.name in plan.curve["experiments"]]
     finished = [e for e in chosen if is_complete(e, results_dir)]
     if not finished:
-        names = ", ".join(plan.curve["experiments"])
+        names = ", ".join(e.name for e in chosen)
         raise ReplicationError(f"the masks curve needs one of {names} to finish first (profile {profile})")
     for experiment in chosen:
         if experiment not in finished:

@@ -15,7 +15,7 @@ from replication.errors import DataError, ReplicationError
 from replication.experiments import Experiment, check_plan, continue_from_lower_cap, load_data, load_plan, parse_plan
 from replication.made import MADE
 from replication.replicate import main as replicate_main
-from replication.report import claim_status, cost_table, ensemble_gain_table, nll_table, one_mask_twin, verdict
+from replication.report import claim_status, cost_table, ensemble_gain_table, masks_curve, nll_table, one_mask_twin, verdict
 from replication.runs import train_run, write_json
 from replication.train import Trainer
 
@@ -230,3 +230,9 @@ def test_a_failing_curve_without_a_message_is_recorded(tmp_path, monkeypatch):
     monkeypatch.setattr(replicate, "execute", fail)
     assert replicate.run_curve("smoke", tmp_path, tmp_path / "runs") == 0
     assert (tmp_path / "failed" / "masks_curve.txt").read_text().strip() == "RuntimeError"
+
+
+def test_masks_curve_without_a_finished_model_names_the_profiles_own_models(tmp_path):
+    with pytest.raises(ReplicationError, match="masks curve needs one of") as error:
+        masks_curve("paper", tmp_path, tmp_path / "runs")
+    assert "paper_mnist_1x8000_32masks_cpu" in str(error.value) and "mnist_1x500_32masks," not in str(error.value)

@@ -22,7 +22,7 @@ REPLICATE := $(PY) -m replication.replicate --profile $(PROFILE) --results $(RES
 
 replicate: install
 	@$(REPLICATE) check --only "$(ONLY)"
-	@mkdir -p $(RUNS) && date +%s > $(RUNS)/started-$(PROFILE)
+	@mkdir -p $(RUNS) && date +%s > $(RUNS)/.started-$(PROFILE).$$$$ && mv $(RUNS)/.started-$(PROFILE).$$$$ $(RUNS)/started-$(PROFILE)
 	@$(MAKE) --no-print-directory experiments
 	@$(REPLICATE) curve
 	@$(REPLICATE) summary --started $$(cat $(RUNS)/started-$(PROFILE))
@@ -43,7 +43,9 @@ lab: install
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The stamp's name holds pyproject.toml's checksum: a changed file means a new stamp; its age does not matter
+# (a fresh clone's files are all newer than an existing venv's stamp).
+$(STAMP):
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# torch first and pinned: the CPU wheel here, the registry's build elsewhere; nothing later upgrades it
 	$(PY) -m pip install --quiet torch==2.13.0

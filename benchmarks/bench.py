@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from replication.files import write_json, write_text
 from replication.made import MADE
 from replication.masks import degrees_for_mask, masks_from_degrees
 from replication.sampling import sample_fast, sample_naive
@@ -234,8 +235,8 @@ def main() -> None:
         report["models"][label] = row
         print(label, json.dumps({k: round(v, 3) for k, v in row.items()}, indent=1), flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "benchmarks.json").write_text(json.dumps(report, indent=2) + "\n")
-    (args.out / "benchmarks.md").write_text(markdown(report, quick=args.quick))
+    write_json(report, args.out / "benchmarks.json")
+    write_text(args.out / "benchmarks.md", markdown(report, quick=args.quick))
     print((args.out / "benchmarks.md").read_text())
 
 

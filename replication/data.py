@@ -16,6 +16,7 @@ import urllib.request
 import warnings
 import zipfile
 from dataclasses import dataclass, field
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
@@ -23,6 +24,7 @@ import numpy as np
 import torch
 
 from .errors import DataError
+from .files import atomic_path
 
 SPLITS = ("train", "valid", "test")
 
@@ -51,6 +53,7 @@ class BinaryDataset:
     sha256: str
     image_shape: tuple[int, int] | None = None
     extra: dict = field(default_factory=dict)
+    registered: bool = False  # loaded by its registered name (not from a path)
 
     @property
     def dim(self) -> int:
@@ -63,14 +66,20 @@ class BinaryDataset:
 
     def subset(self, n: int) -> BinaryDataset:
         """The first ``n`` rows of each split (for smoke tests)."""
-        return BinaryDataset(self.name, self.train[:n], self.valid[:n], self.test[:n], self.source, self.sha256, self.image_shape)
+        return BinaryDataset(
+            self.name, self.train[:n], self.valid[:n], self.test[:n], self.source, self.sha256, self.image_shape,
+            registered=self.registered,
+        )  # fmt: skip
 
     def fingerprint(self) -> dict:
-        """Provenance to store with results."""
+        """Provenance to store with results: name, SHA-256 of the file, shape; the file's path only for a data set
+        given by path (a registered one is found by name, so no machine's path is stored)."""
         sizes = {s: int(self.split(s).shape[0]) for s in SPLITS}
-        return {"name": self.name, "source": self.source, "sha256": self.sha256, "dim": self.dim, "sizes": sizes}
+        where = {} if self.registered else {"source": self.source}
+        return {"name": self.name, **where, "sha256": self.sha256, "dim": self.dim, "sizes": sizes}
 
 
+@cache
 def registry() -> dict[str, DatasetInfo]:
     """The paper's nine data sets, read from ``datasets.toml``."""
     text = resources.files(__package__).joinpath("datasets.toml").read_text()
@@ -120,21 +129,17 @@ def locate(name: str, download: bool = True) -> Path:
 
 def download_dataset(info: DatasetInfo, dest: Path, looked: str) -> Path:
     """Download ``info.url`` to ``dest`` atomically, verifying its SHA-256 when known."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_suffix(".npz.part")
     print(f"downloading {info.name} from {info.url} ...", file=sys.stderr, flush=True)
-    try:
-        urllib.request.urlretrieve(info.url, tmp)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise DataError(
-            f"data set {info.name!r} not found (looked in {looked}) and download from {info.url} failed ({exc}); "
-            f"download it by hand into ./data/ or set MADE_DATA_DIR to a folder holding {info.name}.npz"
-        ) from None
-    if info.sha256 and (digest := sha256_of(tmp)) != info.sha256:
-        tmp.unlink(missing_ok=True)
-        raise DataError(f"download of {info.name!r} has SHA-256 {digest}, expected {info.sha256}; try again later")
-    os.replace(tmp, dest)
+    with atomic_path(dest, suffix=".part") as tmp:
+        try:
+            urllib.request.urlretrieve(info.url, tmp)
+        except OSError as exc:
+            raise DataError(
+                f"data set {info.name!r} not found (looked in {looked}) and download from {info.url} failed ({exc}); "
+                f"download it by hand into ./data/ or set MADE_DATA_DIR to a folder holding {info.name}.npz"
+            ) from None
+        if info.sha256 and (digest := sha256_of(tmp)) != info.sha256:
+            raise DataError(f"download of {info.name!r} has SHA-256 {digest}, expected {info.sha256}; try again later")
     return dest
 
 
@@ -161,7 +166,7 @@ def load_dataset(name_or_path: str | os.PathLike, download: bool = True) -> Bina
     tensors = {s: torch.from_numpy(a.astype(np.float32)) for s, a in splits.items()}
     return BinaryDataset(
         name, **tensors, source=str(path), sha256=sha256_of(path),
-        image_shape=info.image_shape if info else None, extra=extra,
+        image_shape=info.image_shape if info else None, extra=extra, registered=info is not None,
     )  # fmt: skip
 
 
@@ -188,6 +193,8 @@ def validate_split(arrays: dict[str, np.ndarray], split: str, path: Path) -> np.
     data = arrays[key]
     if data.ndim != 2:
         raise DataError(f"{path}: {key} must be 2-D (examples x dimensions), got shape {data.shape}")
+    if data.shape[0] == 0:
+        raise DataError(f"{path}: {key} has no rows; every split needs at least one example")
     if not np.issubdtype(data.dtype, np.number) and data.dtype != np.bool_:
         raise DataError(f"{path}: {key} must be numeric, got dtype {data.dtype}")
     if np.issubdtype(data.dtype, np.floating) and np.isnan(data).any():

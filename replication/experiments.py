@@ -3,17 +3,17 @@
 A run of experiment ``NAME`` under a profile writes, inside ``results_dir``:
 ``metrics/NAME.json`` (its recipe, metrics and paper reference: the mark of a finished run) and,
 for image data, ``samples/NAME.png``.  Checkpoints live in ``runs_dir/PROFILE/NAME-<hash of the
-recipe>/`` so an interrupted run resumes, a changed recipe starts afresh, and a finished run with the
-same recipe is skipped.
+identity>/``: the data set and the recipe except ``max_epochs``, so an interrupted run resumes, a
+raised epoch cap continues the run in place, a changed recipe starts afresh, and a finished run with
+the same recipe is skipped.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import tomllib
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -21,17 +21,16 @@ from typing import Any
 
 import torch
 
+from .config import EvalConfig, MADEConfig, TrainConfig, check_recipe_keys, configs_from_recipe, default_recipe
 from .data import BinaryDataset, load_dataset, locate
-from .errors import ReplicationError
-from .made import MADEConfig
-from .report_images import save_grid
-from .runs import CHECKPOINT, load_model, train_run, write_json
-from .train import TrainConfig, same_recipe_but_cap
+from .errors import ConfigError, ReplicationError
+from .figures import save_grid
+from .files import write_json
+from .made import MADE
+from .runs import train_run
 
-MODEL_FIELDS = {"hidden", "direct", "activation", "init", "masks", "order_agnostic", "connectivity_agnostic", "dropout"}
-TRAIN_FIELDS = {"optimizer", "lr", "weight_decay", "batch_size", "patience", "max_epochs", "valid_masks"}
-RECIPE_FIELDS = MODEL_FIELDS | TRAIN_FIELDS | {"test_masks", "seed"}
 INFO_FIELDS = {"profiles", "dataset", "paper", "architecture", "note"}
+NOT_IN_IDENTITY = {"max_epochs"}  # a raised cap continues the same run
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,7 @@ class Experiment:
     paper: str  # "mnist.<row>" or "uci.<set>.<single|mask_sampling>"
     architecture: str  # "paper", "reduced" (CPU stand-in) or "assumed" (see experiments.toml)
     note: str
-    recipe: dict[str, Any]
+    recipe: dict[str, Any]  # every field of the configuration dataclasses (config.recipe_fields)
     profiles: tuple[str, ...]
     subset: int | None = None  # rows per split (smoke profile)
 
@@ -51,23 +50,22 @@ class Experiment:
     def family(self) -> str:
         return self.paper.split(".")[0]
 
+    def configs(self, input_dim: int) -> tuple[MADEConfig, TrainConfig, EvalConfig]:
+        return configs_from_recipe(self.recipe, input_dim)
+
     def model_config(self, input_dim: int) -> MADEConfig:
-        r = self.recipe
-        return MADEConfig(
-            input_dim=input_dim, hidden_sizes=list(r["hidden"]), direct=r["direct"], activation=r["activation"],
-            num_masks=r["masks"], order_agnostic=r["order_agnostic"], connectivity_agnostic=r["connectivity_agnostic"],
-            dropout=r["dropout"], init=r["init"], seed=r["seed"],
-        )  # fmt: skip
+        return self.configs(input_dim)[0]
 
     def train_config(self) -> TrainConfig:
-        return TrainConfig(**{k: self.recipe[k] for k in TRAIN_FIELDS}, seed=self.recipe["seed"])
+        return self.configs(2)[1]
 
     def identity(self) -> dict[str, Any]:
-        """What makes two runs the same: data set, subset and full recipe."""
-        return {"dataset": self.dataset, "subset": self.subset, "recipe": self.recipe}
+        """What makes two runs the same: data set, subset and the recipe except the epoch cap."""
+        recipe = {k: v for k, v in self.recipe.items() if k not in NOT_IN_IDENTITY}
+        return {"dataset": self.dataset, "subset": self.subset, "recipe": recipe}
 
     def run_dir(self, runs_dir: str | Path, profile: str) -> Path:
-        """Checkpoint folder of this exact recipe: ``runs_dir/PROFILE/NAME-<8 hex digits>``."""
+        """Checkpoint folder of this recipe: ``runs_dir/PROFILE/NAME-<8 hex digits of the identity>``."""
         digest = hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:8]
         return Path(runs_dir) / profile / f"{self.name}-{digest}"
 
@@ -96,9 +94,8 @@ class Plan:
         if name not in self.experiments:
             raise ReplicationError(f"unknown experiment {name!r}; known: {', '.join(self.experiments)}")
         self.check_profile(profile)
-        entry = self.experiments[name]
-        recipe = {**self.defaults, **{k: v for k, v in entry.items() if k in RECIPE_FIELDS}}
-        settings = self.profiles[profile]
+        entry, settings = self.experiments[name], self.profiles[profile]
+        recipe = {**default_recipe(), **self.defaults, **{k: v for k, v in entry.items() if k not in INFO_FIELDS}}
         recipe.update(settings.get("overrides", {}))
         return Experiment(
             name=name, dataset=entry["dataset"], paper=entry["paper"], architecture=entry["architecture"],
@@ -121,16 +118,20 @@ def load_plan() -> Plan:
 
 
 def parse_plan(text: str) -> Plan:
-    """Parse and validate an experiment plan (every experiment's fields, paper key and architecture)."""
+    """Parse and validate an experiment plan: every recipe key is a configuration field and every recipe builds valid
+    configurations; paper keys and architectures exist."""
     table = tomllib.loads(text)
     plan = Plan(table["paper"], table["profiles"], table["curve"], table["experiments"], table["defaults"])
+    check_recipe_keys(plan.defaults, "experiments.toml [defaults]")
+    for name, profile in plan.profiles.items():
+        check_recipe_keys(profile.get("overrides", {}), f"experiments.toml profile {name} overrides")
     for name, entry in plan.experiments.items():
-        unknown = set(entry) - RECIPE_FIELDS - INFO_FIELDS
-        if unknown:
-            raise ReplicationError(f"experiments.toml: {name} has unknown fields {sorted(unknown)}")
+        check_recipe_keys(set(entry) - INFO_FIELDS, f"experiments.toml: {name}")
         plan.reference(entry["paper"])  # raises KeyError early if the paper key is wrong
         if entry["architecture"] not in ("paper", "reduced", "assumed"):
-            raise ReplicationError(f"experiments.toml: {name} has architecture {entry['architecture']!r}")
+            raise ConfigError(f"experiments.toml: {name} has architecture {entry['architecture']!r}")
+        for profile in entry["profiles"]:
+            plan.experiment(name, profile).configs(2)  # every value valid (ConfigError names the field)
     return plan
 
 
@@ -157,12 +158,19 @@ def metrics_path(results_dir: str | Path, name: str) -> Path:
 
 
 def finished_metrics(experiment: Experiment, results_dir: str | Path) -> dict[str, Any] | None:
-    """The metrics of this exact experiment (same data and recipe) in ``results_dir``, or None."""
+    """The metrics of this experiment (same data and recipe) in ``results_dir``, or None; a run that stopped at a
+    lower epoch cap than the recipe's is not finished (raising the cap continues it)."""
     path = metrics_path(results_dir, experiment.name)
     if not path.is_file():
         return None
-    metrics = json.loads(path.read_text())
-    return metrics if metrics.get("identity") == experiment.identity() else None
+    try:
+        metrics = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None  # unreadable: rerun it
+    if not isinstance(metrics, dict) or metrics.get("identity") != experiment.identity():
+        return None
+    capped_below = not metrics.get("stopped_early") and metrics.get("epochs", 0) < experiment.recipe["max_epochs"]
+    return None if capped_below else metrics
 
 
 def is_complete(experiment: Experiment, results_dir: str | Path) -> bool:
@@ -192,52 +200,22 @@ def run_experiment(
         print(f"{name}: finished results found in {metrics_path(results_dir, name)}; skipping")
         return finished
     data = load_data(experiment)
+    model_config, train_config, eval_config = experiment.configs(data.dim)
     run_dir = experiment.run_dir(runs_dir, profile)
-    continue_from_lower_cap(experiment, data, run_dir)
-    metrics = train_run(
-        run_dir, data, experiment.model_config(data.dim), experiment.train_config(),
-        experiment.recipe["test_masks"], device, progress,
-    )  # fmt: skip
+    model, metrics = train_run(run_dir, data, model_config, train_config, eval_config, device, progress)
     row, paper_nll = plan.reference(experiment.paper)
     metrics.update(
         name=name, profile=profile, identity=experiment.identity(), architecture=experiment.architecture,
         note=experiment.note, paper={"key": experiment.paper, "row": row, "nll": paper_nll}, split="test",
     )  # fmt: skip
     if data.image_shape is not None:
-        metrics["samples"] = write_samples(run_dir, data, results_dir / "samples" / f"{name}.png", name)
-    path = metrics_path(results_dir, name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_json(metrics, path)
+        metrics["samples"] = write_samples(model, data, results_dir / "samples" / f"{name}.png", name)
+    write_json(metrics, metrics_path(results_dir, name))
     return metrics
 
 
-def continue_from_lower_cap(experiment: Experiment, data: BinaryDataset, run_dir: Path) -> Path | None:
-    """When only ``max_epochs`` was raised, start ``run_dir`` from the checkpoint of the run with the lower cap
-    (a copy: that run's folder stays as it was) instead of from scratch.  Returns the folder it came from."""
-    if (run_dir / CHECKPOINT).exists():
-        return None
-    model_config, train_config = asdict(experiment.model_config(data.dim)), asdict(experiment.train_config())
-    candidates = []
-    for folder in run_dir.parent.glob(f"{experiment.name}-*"):
-        path = folder / CHECKPOINT
-        if folder == run_dir or not path.is_file():
-            continue
-        state = torch.load(path, map_location="cpu", weights_only=False)
-        if (same_recipe_but_cap(state, model_config, train_config) and state["data"] == data.fingerprint()
-                and state["epoch"] <= train_config["max_epochs"]):  # fmt: skip
-            candidates.append((state["epoch"], folder))
-    if not candidates:
-        return None
-    epochs, source = max(candidates)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(source / CHECKPOINT, run_dir / CHECKPOINT)
-    print(f"{experiment.name}: continuing the {epochs} epochs of {source} under max_epochs={train_config['max_epochs']}")
-    return source
-
-
-def write_samples(run_dir: Path, data: BinaryDataset, path: Path, title: str, n: int = 100) -> str:
-    """A 10x10 grid of exact samples from the trained model (mask 0, fixed seed)."""
-    model = load_model(run_dir)
+def write_samples(model: MADE, data: BinaryDataset, path: Path, title: str, n: int = 100) -> str:
+    """A 10x10 grid of exact samples from the trained model (mask 0, fixed seed); returns its path under results."""
     model.set_mask(0)
     samples = model.sample(n, generator=torch.Generator().manual_seed(0))
     save_grid(samples.cpu().numpy(), path, data.image_shape, title=f"{title}: {n} exact samples")

@@ -1,8 +1,10 @@
 """What ``make replicate`` runs: ``python -m replication.replicate {check,list,run,curve,summary}``.
 
-Each step executes a thin papermill notebook from ``notebooks/`` into ``RESULTS/notebooks/``.
+Each step executes a thin papermill notebook from ``notebooks/`` into ``RESULTS/notebooks/`` (atomically).
 A failing experiment is recorded in ``RESULTS/failed/NAME.txt`` and does not stop the others;
-``summary`` reports failures and exits non-zero when there are any.
+``summary`` reports failures and exits non-zero when there are any.  Each experiment and the summary
+hold a lock in ``RESULTS/.locks/`` while they work, so two concurrent ``make replicate`` into one folder
+never do the same work twice; a step with nothing new to do writes nothing.
 """
 
 from __future__ import annotations
@@ -14,21 +16,34 @@ import time
 import traceback
 from pathlib import Path
 
+from . import curve, summary
 from .errors import ReplicationError
 from .experiments import check_plan, is_complete, load_plan
+from .files import atomic_path, locked, write_text
+from .tables import TABLES
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 
+def relative(path: Path) -> str:
+    """``path`` relative to the notebooks folder (the kernel's working directory): no machine's path is injected."""
+    return os.path.relpath(path.resolve(), NOTEBOOKS)
+
+
 def execute(notebook: str, output: Path, parameters: dict) -> None:
-    """Execute ``notebooks/<notebook>`` with papermill into ``output``, streaming its output to the terminal."""
+    """Execute ``notebooks/<notebook>`` with papermill into ``output`` (replaced in one rename when it succeeds)."""
     import papermill
 
-    output.parent.mkdir(parents=True, exist_ok=True)
-    papermill.execute_notebook(
-        str(NOTEBOOKS / notebook), str(output), parameters=parameters, progress_bar=False, log_output=True,
-        cwd=str(NOTEBOOKS), kernel_name="python3",
-    )  # fmt: skip
+    with atomic_path(output, suffix=".tmp.ipynb") as tmp:
+        try:
+            papermill.execute_notebook(
+                str(NOTEBOOKS / notebook), str(tmp), parameters=parameters, progress_bar=False, log_output=True,
+                cwd=str(NOTEBOOKS), kernel_name="python3",
+            )  # fmt: skip
+        except Exception:
+            if tmp.is_file():  # the executed notebook, complete up to the failing cell: the record of the failure
+                os.replace(tmp, output)
+            raise
 
 
 def run_step(step: str, notebook: str, results: Path, parameters: dict) -> bool:
@@ -41,8 +56,7 @@ def run_step(step: str, notebook: str, results: Path, parameters: dict) -> bool:
     except Exception as exc:  # noqa: BLE001 - any failure of one step is reported, the others go on
         text = str(exc).strip()
         message = text.splitlines()[-1] if text else type(exc).__name__
-        failed.parent.mkdir(parents=True, exist_ok=True)
-        failed.write_text(message + "\n")
+        write_text(failed, message + "\n")
         print(f"[FAILED] {step}: {message} (details: {output})", file=sys.stderr)
         traceback.print_exc(limit=1)
         return False
@@ -50,33 +64,51 @@ def run_step(step: str, notebook: str, results: Path, parameters: dict) -> bool:
     return True
 
 
+def lock_file(results: Path, step: str) -> Path:
+    return results / ".locks" / f"{step}.lock"
+
+
 def run_one(name: str, profile: str, results: Path, runs: Path) -> int:
-    """Run experiment ``name`` unless finished."""
+    """Run experiment ``name`` unless finished (waiting for another process that is running it)."""
     experiment = load_plan().experiment(name, profile)
     if is_complete(experiment, results):
         print(f"[skip] {name}: finished with the same recipe")
         return 0
-    print(f"[run] {name} ({profile} profile)", flush=True)
-    started = time.perf_counter()
-    params = {"name": name, "profile": profile, "results_dir": str(results.resolve()), "runs_dir": str(runs.resolve())}
-    if run_step(name, "experiment.ipynb", results, params):
-        print(f"[done] {name} in {time.perf_counter() - started:.0f} s", flush=True)
+    with locked(lock_file(results, name), f"experiment {name} in {results}", wait=True):
+        if is_complete(experiment, results):  # another process finished it while we waited
+            print(f"[skip] {name}: finished by another process")
+            return 0
+        print(f"[run] {name} ({profile} profile)", flush=True)
+        started = time.perf_counter()
+        params = {"name": name, "profile": profile, "results_dir": relative(results), "runs_dir": relative(runs)}
+        if run_step(name, "experiment.ipynb", results, params):
+            print(f"[done] {name} in {time.perf_counter() - started:.0f} s", flush=True)
     return 0
 
 
 def run_curve(profile: str, results: Path, runs: Path) -> int:
-    params = {"profile": profile, "results_dir": str(results.resolve()), "runs_dir": str(runs.resolve())}
-    run_step("masks_curve", "masks_curve.ipynb", results, params)
+    """Draw the masks curve unless it is current."""
+    with locked(lock_file(results, "masks_curve"), f"the masks curve of {results}", wait=True):
+        if (results / "notebooks" / "masks_curve.ipynb").is_file() and curve.is_current(profile, results):
+            print("[skip] masks curve: up to date")
+            return 0
+        params = {"profile": profile, "results_dir": relative(results), "runs_dir": relative(runs)}
+        run_step("masks_curve", "masks_curve.ipynb", results, params)
     return 0
 
 
 def run_summary(profile: str, results: Path, started: float | None) -> int:
-    wall = time.time() - started if started else None
-    own_results = results.resolve() == (NOTEBOOKS.parent / "results").resolve()  # never for smoke runs elsewhere
-    params = {"profile": profile, "results_dir": str(results.resolve()), "wall_seconds": wall,
-              "project_readme": str(NOTEBOOKS.parent / "README.md") if own_results else None}  # fmt: skip
-    execute("summary.ipynb", results / "notebooks" / "summary.ipynb", params)
-    for stem in ("nll_mnist", "nll_uci", "ensemble_gain", "cost"):
+    """Write the tables and READMEs unless nothing they are drawn from has changed; print the tables."""
+    with locked(lock_file(results, "summary"), f"the summary of {results}", wait=True):
+        if (results / "notebooks" / "summary.ipynb").is_file() and summary.is_current(results, profile):
+            print("[skip] summary: nothing new since it was written")
+        else:
+            wall = time.time() - started if started else None
+            own_results = results.resolve() == (NOTEBOOKS.parent / "results").resolve()  # never for smoke runs elsewhere
+            params = {"profile": profile, "results_dir": relative(results), "wall_seconds": wall,
+                      "project_readme": "../README.md" if own_results else None}  # fmt: skip
+            execute("summary.ipynb", results / "notebooks" / "summary.ipynb", params)
+    for stem in TABLES:
         print(f"\n## {stem}\n\n{(results / f'{stem}.md').read_text()}")
     failures = sorted((results / "failed").glob("*.txt")) if (results / "failed").is_dir() else []
     for path in failures:

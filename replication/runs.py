@@ -1,7 +1,8 @@
-"""A run folder: train a MADE into it (resumable), then read back its model and metrics.
+"""A run folder: train a MADE into it (resumable, locked), then read back its model and metrics.
 
 Layout of ``DIR``: ``checkpoint.pt`` (written every epoch, for resume), ``model.pt`` (best
-parameters and config), ``metrics.json`` (config, data fingerprint, epochs, wall time, NLLs).
+parameters, config and data fingerprint), ``metrics.json`` (configs, data fingerprint, epochs,
+wall time, NLLs) and ``lock`` (held while a process trains into it).
 """
 
 from __future__ import annotations
@@ -16,20 +17,29 @@ from typing import Any
 
 import torch
 
+from .checkpoints import read_model, write_model
+from .config import EvalConfig, MADEConfig, TrainConfig
 from .data import BinaryDataset
-from .errors import ReplicationError
+from .device import resolve_device
+from .errors import ConfigError, ReplicationError
 from .evaluate import evaluate_nll
-from .made import MADE, MADEConfig
-from .train import TrainConfig, fit, save_atomic
+from .files import locked, write_json
+from .made import MADE
+from .train import fit
 
-METRICS, MODEL, CHECKPOINT = "metrics.json", "model.pt", "checkpoint.pt"
+METRICS, MODEL, CHECKPOINT, LOCK = "metrics.json", "model.pt", "checkpoint.pt", "lock"
 
 
-def write_json(obj: Any, path: Path) -> None:
-    """Write JSON atomically."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    os.replace(tmp, path)
+def prepare_folder(out: Path) -> None:
+    """Create the run folder, or say clearly why it cannot be used."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"output folder {out} is a file; give a folder path with --out")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create output folder {out} ({exc.strerror}); choose a writable place") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise ConfigError(f"output folder {out} is not writable; choose a writable place")
 
 
 def train_run(
@@ -37,55 +47,60 @@ def train_run(
     data: BinaryDataset,
     model_config: MADEConfig,
     train_config: TrainConfig,
-    test_masks: int = 1,
+    eval_config: EvalConfig | None = None,
     device: str | None = None,
     progress: bool = True,
-) -> dict[str, Any]:
-    """Train (or resume) into ``out_dir``, evaluate valid and test NLL, write and return the metrics."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    model, result = fit(model_config, data, train_config, out / CHECKPOINT, device=device, progress=progress)
-    eval_started = time.perf_counter()
-    valid = evaluate_nll(model, data.valid, n_masks=test_masks)
-    test = evaluate_nll(model, data.test, n_masks=test_masks)
-    metrics = {
-        "model_config": asdict(model_config),
-        "train_config": asdict(train_config),
-        "test_masks": test_masks,
-        "data": data.fingerprint(),
-        "epochs": result.epochs,
-        "best_epoch": result.best_epoch,
-        "stopped_early": result.stopped_early,
-        "train_seconds": result.seconds,
-        "seconds_per_epoch": result.seconds / max(result.epochs, 1),
-        "eval_seconds": time.perf_counter() - eval_started,
-        "wall_seconds_this_call": time.perf_counter() - started,
-        "valid_nll": valid.as_dict(),
-        "test_nll": test.as_dict(),
-        "history": result.history,
-        "device": str(model.output.weight.device),
-        "torch": torch.__version__,
-        "machine": f"{platform.machine()} {os.cpu_count()} cpus",
-    }
-    save_atomic({"config": asdict(model_config), "state": model.state_dict()}, out / MODEL)
-    write_json(metrics, out / METRICS)
-    return metrics
+) -> tuple[MADE, dict[str, Any]]:
+    """Train (or resume) into ``out_dir``, evaluate valid and test NLL, write the metrics; return the model and them."""
+    out, eval_config = Path(out_dir), eval_config or EvalConfig()
+    prepare_folder(out)
+    with locked(out / LOCK, f"run folder {out}", wait=False):
+        started = time.perf_counter()
+        model, result = fit(model_config, data, train_config, out / CHECKPOINT, device=device, progress=progress)
+        eval_started = time.perf_counter()
+        valid = evaluate_nll(model, data.valid, n_masks=eval_config.test_masks)
+        test = evaluate_nll(model, data.test, n_masks=eval_config.test_masks)
+        metrics = {
+            "model_config": asdict(model_config),
+            "train_config": asdict(train_config),
+            "test_masks": eval_config.test_masks,
+            "data": data.fingerprint(),
+            "epochs": result.epochs,
+            "best_epoch": result.best_epoch,
+            "stopped_early": result.stopped_early,
+            "train_seconds": result.seconds,
+            "seconds_per_epoch": result.seconds / max(result.epochs, 1),
+            "eval_seconds": time.perf_counter() - eval_started,
+            "wall_seconds_this_call": time.perf_counter() - started,
+            "valid_nll": valid.as_dict(),
+            "test_nll": test.as_dict(),
+            "history": result.history,
+            "device": str(model.output.weight.device),
+            "torch": torch.__version__,
+            "machine": f"{platform.machine()} {os.cpu_count()} cpus",
+        }
+        write_model(out / MODEL, asdict(model_config), model.state_dict(), data.fingerprint())
+        write_json(metrics, out / METRICS)
+    return model, metrics
 
 
 def load_model(run_dir: str | os.PathLike, device: str | None = None) -> MADE:
-    """The best model saved in a run folder."""
-    path = Path(run_dir) / MODEL
-    if not path.is_file():
-        raise ReplicationError(f"{path} not found: train into {run_dir} first (python -m replication train --out {run_dir})")
-    saved = torch.load(path, map_location=device or "cpu", weights_only=False)
-    model = MADE(MADEConfig(**saved["config"]))
-    model.load_state_dict(saved["state"])
-    return model.to(device or "cpu")
+    """The best model saved in a run folder (read without running any code from the file)."""
+    saved = read_model(Path(run_dir) / MODEL)
+    try:
+        model = MADE(MADEConfig(**saved["config"]))
+        model.load_state_dict(saved["state"])
+    except (ReplicationError, TypeError, RuntimeError) as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        raise ReplicationError(f"{Path(run_dir) / MODEL} does not hold a valid MADE ({reason}); train again") from None
+    return model.to(resolve_device(device) if device else torch.device("cpu"))
 
 
 def load_metrics(run_dir: str | os.PathLike) -> dict[str, Any]:
     path = Path(run_dir) / METRICS
     if not path.is_file():
-        raise ReplicationError(f"{path} not found: the run in {run_dir} has not finished")
-    return json.loads(path.read_text())
+        raise ReplicationError(f"{path} not found: the run in {run_dir} has not finished (train into it first)")
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ReplicationError(f"{path} is not valid JSON ({exc}); train into {run_dir} again") from None

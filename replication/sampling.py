@@ -5,17 +5,17 @@ sample for sample.  The naive one runs a full forward pass per dimension (O(D^2 
 The fast one exploits that setting ``x_d`` changes the first layer's pre-activations by one column
 of its weight matrix: it keeps them up to date incrementally (O(D H) per sample for one hidden
 layer; deeper layers are recomputed) and only evaluates the one output it needs at each step.
+Each function takes a ``MADE`` (not imported here: ``made`` imports this module).
 """
 
 from __future__ import annotations
 
 import torch
-
-from .made import MADE
+from torch import nn
 
 
 @torch.no_grad()
-def sample_naive(model: MADE, uniforms: torch.Tensor) -> torch.Tensor:
+def sample_naive(model: nn.Module, uniforms: torch.Tensor) -> torch.Tensor:
     """Reference sampler: one full forward pass per dimension."""
     was_training = model.training
     model.eval()
@@ -28,20 +28,20 @@ def sample_naive(model: MADE, uniforms: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def sample_fast(model: MADE, uniforms: torch.Tensor) -> torch.Tensor:
+def sample_fast(model: nn.Module, uniforms: torch.Tensor) -> torch.Tensor:
     """Same samples as :func:`sample_naive` for the same uniforms, with incremental first-layer updates."""
-    first, *deeper = model.hidden
-    weights = model.masked_weights()
-    first_weight, deeper_weights = weights[0], weights[1 : len(model.hidden)]
-    output_weight, direct_weight = weights[len(model.hidden)], weights[-1]
+    first, *rest = model.hidden
+    deeper = [(layer.bias, layer.masked_weight.t()) for layer in rest]
+    first_weight, output_weight = first.masked_weight, model.output.masked_weight
+    direct_weight = model.direct.masked_weight if model.direct is not None else None
     x = torch.zeros_like(uniforms)
     pre_activation = first.bias.expand(x.shape[0], -1).clone()  # first layer at x = 0
     for d in model.ordering.tolist():
         h = model.activation(pre_activation)
-        for layer, weight in zip(deeper, deeper_weights):
-            h = model.activation(torch.addmm(layer.bias, h, weight.t()))
+        for bias, weight_t in deeper:
+            h = model.activation(torch.addmm(bias, h, weight_t))
         logit = h @ output_weight[d] + model.output.bias[d]
-        if model.direct is not None:
+        if direct_weight is not None:
             logit += x @ direct_weight[d]
         x_d = (uniforms[:, d] < torch.sigmoid(logit)).to(x.dtype)
         x[:, d] = x_d
@@ -50,7 +50,7 @@ def sample_fast(model: MADE, uniforms: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def sample(model: MADE, n: int, generator: torch.Generator | None = None, naive: bool = False) -> torch.Tensor:
+def sample(model: nn.Module, n: int, generator: torch.Generator | None = None, naive: bool = False) -> torch.Tensor:
     """Draw ``n`` exact samples in {0,1}^D; uniforms are drawn first (on CPU), so results are seedable."""
     param = model.output.weight
     uniforms = torch.rand(n, model.config.input_dim, generator=generator, dtype=param.dtype).to(param.device)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import os
 import sys
 import time
@@ -14,40 +15,21 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from .checkpoints import FORMAT, read_checkpoint
+from .config import OPTIMIZERS, MADEConfig, TrainConfig
 from .data import BinaryDataset
-from .errors import ReplicationError
+from .device import check_fits, resolve_device
+from .errors import CheckpointError, TrainingError
 from .evaluate import evaluate_nll
-from .made import MADE, MADEConfig
+from .files import save_torch
+from .made import MADE
 
-OPTIMIZERS = ("adagrad", "adam", "sgd")
-
-
-@dataclass
-class TrainConfig:
-    """Optimisation recipe.  Defaults follow the official MNIST command (Adagrad 0.01, batch 100, look-ahead 30)."""
-
-    optimizer: str = "adagrad"
-    lr: float = 0.01
-    weight_decay: float = 0.0
-    batch_size: int = 100
-    patience: int = 30  # epochs without a better validation NLL before stopping
-    max_epochs: int = 1000
-    valid_masks: int = 1  # masks in the validation ensemble used for early stopping
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.optimizer not in OPTIMIZERS:
-            raise ReplicationError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
-        for name in ("lr", "batch_size", "max_epochs", "valid_masks"):
-            if getattr(self, name) <= 0:
-                raise ReplicationError(f"{name} must be positive, got {getattr(self, name)}")
-        if self.weight_decay < 0 or self.patience < 0:
-            raise ReplicationError("weight_decay and patience must be >= 0")
+__all__ = ["OPTIMIZERS", "TrainConfig", "TrainResult", "Trainer", "fit", "make_optimizer"]
 
 
 @dataclass
 class TrainResult:
-    """What a finished training run returns (also stored in its checkpoint)."""
+    """What a finished training run returns."""
 
     epochs: int
     best_epoch: int
@@ -66,17 +48,10 @@ def make_optimizer(model: MADE, config: TrainConfig) -> torch.optim.Optimizer:
         return cls(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
 
 
-def same_recipe_but_cap(state: dict[str, Any], model_config: dict[str, Any], train_config: dict[str, Any]) -> bool:
-    """Whether a checkpoint was made with these configurations, up to ``max_epochs``."""
-    saved = {**state["train_config"], "max_epochs": None}
-    return state["model_config"] == model_config and saved == {**train_config, "max_epochs": None}
-
-
-def save_atomic(obj: Any, path: Path) -> None:
-    """``torch.save`` to a temporary file, then rename: a crash never leaves a half-written file."""
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+def same_data(saved: dict[str, Any], data: dict[str, Any]) -> bool:
+    """Whether two data fingerprints describe the same file and rows (the stored path may differ)."""
+    keys = ("sha256", "dim", "sizes")
+    return all(saved.get(k) == data.get(k) for k in keys)
 
 
 class Trainer:
@@ -94,6 +69,8 @@ class Trainer:
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
         self.progress = progress
         self.device = model.output.weight.device
+        self.train_rows = data.train.to(self.device)  # resident on the device for the whole run
+        self.valid_rows = data.valid.to(self.device)
         self.optimizer = make_optimizer(model, config)
         self.shuffle_rng = torch.Generator().manual_seed(config.seed)
         torch.manual_seed(config.seed)  # dropout draws from the global generator
@@ -101,50 +78,65 @@ class Trainer:
         self.best = {"epoch": 0, "valid_nll": float("inf"), "state": copy.deepcopy(model.state_dict())}
         self.history: list[dict[str, float]] = []
         self.seconds = 0.0
-        self.finished = False
 
     # ----------------------------------------------------------- checkpoints
     def state(self) -> dict[str, Any]:
+        rng = {"shuffle": self.shuffle_rng.get_state(), "torch": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
         return {
+            "format": FORMAT,
             "model_config": asdict(self.model.config),
             "train_config": asdict(self.config),
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "shuffle_rng": self.shuffle_rng.get_state(),
-            "torch_rng": torch.get_rng_state(),
+            "data": self.data.fingerprint(),
             "epoch": self.epoch,
             "mask_index": self.model.mask_index,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "rng": rng,
             "best": self.best,
             "history": self.history,
             "seconds": self.seconds,
-            "finished": self.finished,
-            "data": self.data.fingerprint(),
         }
 
-    def load_state(self, state: dict[str, Any]) -> None:
-        """Restore a checkpoint of the same configuration; a raised ``max_epochs`` continues a run stopped at its cap."""
-        if not same_recipe_but_cap(state, asdict(self.model.config), asdict(self.config)):
-            raise ReplicationError(
-                f"checkpoint {self.checkpoint_path} was made with a different configuration; "
-                "use another output folder or delete the checkpoint"
+    def check_state(self, state: dict[str, Any]) -> None:
+        """Refuse a checkpoint of another configuration (``max_epochs`` may differ), data set, or a later epoch."""
+        where = self.checkpoint_path
+        saved = {**state["train_config"], "max_epochs": None}
+        if state["model_config"] != asdict(self.model.config) or saved != {**asdict(self.config), "max_epochs": None}:
+            raise CheckpointError(
+                f"checkpoint {where} was made with a different configuration; use another output folder or delete it"
+            )
+        if not same_data(state["data"], self.data.fingerprint()):
+            raise CheckpointError(
+                f"checkpoint {where} was trained on other data (SHA-256 {str(state['data'].get('sha256'))[:12]}..., "
+                f"not {self.data.sha256[:12]}... of {self.data.name}); use another output folder"
             )
         if state["epoch"] > self.config.max_epochs:
-            raise ReplicationError(
-                f"checkpoint {self.checkpoint_path} has {state['epoch']} epochs, more than max_epochs={self.config.max_epochs}"
+            raise CheckpointError(
+                f"checkpoint {where} has {state['epoch']} epochs, more than max_epochs={self.config.max_epochs}"
             )
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.shuffle_rng.set_state(state["shuffle_rng"])
-        torch.set_rng_state(state["torch_rng"])
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Restore a checkpoint of the same configuration and data; a raised ``max_epochs`` continues a capped run."""
+        self.check_state(state)
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.shuffle_rng.set_state(state["rng"]["shuffle"])
+            torch.set_rng_state(state["rng"]["torch"])
+            if "cuda" in state["rng"] and self.device.type == "cuda":
+                torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
+        except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+            raise CheckpointError(f"checkpoint {self.checkpoint_path} does not fit this model ({reason}); delete it") from None
         self.epoch, self.best, self.history = state["epoch"], state["best"], state["history"]
         self.seconds = state["seconds"]
-        self.finished = self.stops_here()  # not the saved flag: the cap may have been raised
         self.model.set_mask(state["mask_index"])
 
     def save(self) -> None:
         if self.checkpoint_path is not None:
-            self.checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
-            save_atomic(self.state(), self.checkpoint_path)
+            save_torch(self.state(), self.checkpoint_path)
 
     # -------------------------------------------------------------- training
     def patience_over(self) -> bool:
@@ -155,40 +147,51 @@ class Trainer:
         """Early stopping or the epoch cap ends training after the current epoch."""
         return self.patience_over() or self.epoch >= self.config.max_epochs
 
+    def diverged(self, what: str) -> str:
+        return f"training diverged at epoch {self.epoch + 1} (non-finite {what}); lower the learning rate (lr={self.config.lr})"
+
     def train_epoch(self) -> float:
-        """One pass over the shuffled training set, one mask per minibatch; returns the mean NLL."""
+        """One pass over the shuffled training set, one mask per minibatch; returns the mean NLL.
+
+        The running loss stays on the device (no host synchronisation per step); a non-finite mean
+        stops training with :class:`TrainingError`.
+        """
         self.model.train()
-        train = self.data.train
-        order = torch.randperm(train.shape[0], generator=self.shuffle_rng)
-        total = 0.0
-        for start in range(0, train.shape[0], self.config.batch_size):
-            batch = train[order[start : start + self.config.batch_size]].to(self.device)
+        rows, size = self.train_rows.shape[0], self.config.batch_size
+        order = torch.randperm(rows, generator=self.shuffle_rng).to(self.device)
+        total = torch.zeros((), dtype=torch.float64, device=self.device)
+        for start in range(0, rows, size):
+            batch = self.train_rows[order[start : start + size]]
             self.model.next_mask()
             loss = -self.model.log_prob(batch).mean()
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
-            total += loss.item() * batch.shape[0]
-        return total / train.shape[0]
+            total += loss.detach().double() * batch.shape[0]
+        mean = float(total) / rows
+        if not math.isfinite(mean):
+            raise TrainingError(self.diverged("training loss"))
+        return mean
 
     def run(self, on_epoch_end: Callable[[Trainer], None] | None = None) -> TrainResult:
         """Train until early stopping or ``max_epochs``, then restore the best parameters."""
         if self.checkpoint_path is not None and self.checkpoint_path.exists():
-            self.load_state(torch.load(self.checkpoint_path, weights_only=False))
+            self.load_state(read_checkpoint(self.checkpoint_path))
         cfg = self.config
         interactive = sys.stderr.isatty()
         bar = tqdm(total=cfg.max_epochs, initial=self.epoch, disable=not self.progress, unit="epoch",
                    dynamic_ncols=interactive, mininterval=0.1 if interactive else 15.0)  # fmt: skip
-        while not self.finished:
+        while not self.stops_here():
             started = time.perf_counter()
             train_nll = self.train_epoch()
-            valid_nll = evaluate_nll(self.model, self.data.valid, n_masks=cfg.valid_masks).nats
+            valid_nll = evaluate_nll(self.model, self.valid_rows, n_masks=cfg.valid_masks).nats
+            if not math.isfinite(valid_nll):
+                raise TrainingError(self.diverged("validation NLL"))
             self.epoch += 1
             self.seconds += time.perf_counter() - started
             if valid_nll < self.best["valid_nll"]:
                 self.best = {"epoch": self.epoch, "valid_nll": valid_nll, "state": copy.deepcopy(self.model.state_dict())}
             self.history.append({"epoch": self.epoch, "train_nll": train_nll, "valid_nll": valid_nll})
-            self.finished = self.stops_here()
             self.save()
             bar.update(1)
             bar.set_postfix(
@@ -217,8 +220,9 @@ def fit(
     progress: bool = True,
 ) -> tuple[MADE, TrainResult]:
     """Build a MADE, train it (resuming from ``checkpoint_path`` if present) and return it with the best parameters."""
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = resolve_device(device)
+    check_fits(model_config, config, device)
     model = MADE(model_config).to(device)
-    model.set_mask(0)  # rebuild masks on the device
+    model.set_mask(model.mask_index)  # rebuild the masks on the device
     trainer = Trainer(model, data, config, checkpoint_path, progress)
     return model, trainer.run()

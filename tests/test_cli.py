@@ -23,7 +23,7 @@ def tiny_npz(tmp_path):
 
 def test_train_evaluate_sample(tmp_path, tiny_npz, capsys):
     out = tmp_path / "run"
-    args = ["train", "--dataset", str(tiny_npz), "--hidden", "20", "--hidden", "20", "--masks", "2", "--order-agnostic",
+    args = ["train", "--dataset", str(tiny_npz), "--hidden-sizes", "20", "20", "--num-masks", "2", "--order-agnostic",
             "--connectivity-agnostic", "--optimizer", "adam", "--lr", "0.01", "--max-epochs", "2", "--test-masks", "2",
             "--no-progress", "--out", str(out)]  # fmt: skip
     assert main(args) == 0
@@ -58,7 +58,7 @@ def test_errors_are_one_line(args, expected, capsys, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "bad", [["--lr", "-1"], ["--activation", "gelu"], ["--hidden", "0"], ["--masks", "-2"], ["--optimizer", "rmsprop"]]
+    "bad", [["--lr", "-1"], ["--activation", "gelu"], ["--hidden-sizes", "0"], ["--num-masks", "-2"], ["--optimizer", "rmsprop"]]
 )
 def test_invalid_arguments_are_refused(bad, tiny_npz, tmp_path, capsys):
     try:

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 import tomllib
 from pathlib import Path
 
 import pytest
 
+from replication.curve import masks_curve
 from replication.data import BinaryDataset
 from replication.errors import DataError, ReplicationError
-from replication.experiments import Experiment, check_plan, continue_from_lower_cap, load_data, load_plan, parse_plan
+from replication.experiments import Experiment, check_plan, finished_metrics, load_data, load_plan, parse_plan
+from replication.files import write_json
 from replication.made import MADE
 from replication.replicate import main as replicate_main
-from replication.report import claim_status, cost_table, ensemble_gain_table, masks_curve, nll_table, one_mask_twin, verdict
-from replication.runs import train_run, write_json
+from replication.runs import train_run
+from replication.tables import claim_status, cost_table, ensemble_gain_table, nll_table, one_mask_twin, verdict
 from replication.train import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,7 +47,7 @@ def test_profiles_cover_what_the_replication_promises():
         keys = {e.paper for e in cpu.values() if e.dataset == data}
         assert keys == {f"uci.{data}.single", f"uci.{data}.mask_sampling"}, data
     paper = PLAN.for_profile("paper")
-    assert any(e.recipe["hidden"] == [8000, 8000] and e.architecture == "paper" for e in paper)
+    assert any(e.recipe["hidden_sizes"] == [8000, 8000] and e.architecture == "paper" for e in paper)
     for profile in ("smoke", "cpu", "paper"):  # every profile draws the masks curve of at least one model
         assert set(PLAN.curve["experiments"]) & {e.name for e in PLAN.for_profile(profile)}, profile
     assert all(e.recipe["max_epochs"] <= 2 and e.subset for e in PLAN.for_profile("smoke"))
@@ -70,7 +71,10 @@ def test_every_recipe_runs_as_written_for_one_epoch(name, profile):
     config.max_epochs = 1
     result = Trainer(model, tiny(experiment, dim), config, progress=False).run()
     assert result.epochs == 1
-    assert model.config.hidden_sizes == experiment.recipe["hidden"] and model.config.num_masks == experiment.recipe["masks"]
+    assert (
+        model.config.hidden_sizes == experiment.recipe["hidden_sizes"]
+        and model.config.num_masks == experiment.recipe["num_masks"]
+    )
     nll = -model.log_prob(tiny(experiment, dim).test[:2], n_masks=min(2, experiment.recipe["test_masks"]))
     assert nll.isfinite().all()
 
@@ -88,7 +92,7 @@ def test_unavailable_uci_sets_keep_their_rows(tmp_path):
 
 def test_each_k_mask_experiment_finds_the_same_network_with_one_mask():
     experiments = load_plan().for_profile("cpu")
-    twins = {e.name: getattr(one_mask_twin(e, experiments), "name", None) for e in experiments if e.recipe["masks"] != 1}
+    twins = {e.name: getattr(one_mask_twin(e, experiments), "name", None) for e in experiments if e.recipe["num_masks"] != 1}
     assert twins["mnist_1x500_32masks"] == "mnist_1x500_1mask"
     assert twins["mnist_1x500_32masks_order_only"] == "mnist_1x500_1mask"
     assert twins["mnist_2x500_32masks"] == "mnist_2x500_1mask"
@@ -104,7 +108,8 @@ def test_cost_table_says_whether_a_run_stopped_early_or_at_its_epoch_cap(tmp_pat
     (tmp_path / "metrics").mkdir()
     for name, stopped_early in (("mnist_1x500_32masks", False), ("mnist_1x500_1mask", True)):
         experiment = plan.experiment(name, "cpu")
-        metrics = {"identity": experiment.identity(), "epochs": 9, "best_epoch": 5, "stopped_early": stopped_early,
+        epochs = 9 if stopped_early else experiment.recipe["max_epochs"]
+        metrics = {"identity": experiment.identity(), "epochs": epochs, "best_epoch": 5, "stopped_early": stopped_early,
                    "train_config": experiment.train_config().__dict__, "seconds_per_epoch": 1.0,
                    "train_seconds": 9.0, "eval_seconds": 1.0, "device": "cpu"}  # fmt: skip
         write_json(metrics, tmp_path / "metrics" / f"{name}.json")
@@ -116,7 +121,7 @@ def test_ensemble_gain_is_twin_minus_ensemble_and_judged_against_the_claim(tmp_p
     plan = load_plan()
     for name, nll in (("mnist_1x500_32masks", 90.0), ("mnist_1x500_1mask", 91.6), ("mnist_2x500_32masks", 95.0)):
         experiment = plan.experiment(name, "cpu")  # 2x500's twin has not finished: no row
-        metrics = {"identity": experiment.identity(), "test_nll": {"nats": nll}}
+        metrics = {"identity": experiment.identity(), "test_nll": {"nats": nll}, "stopped_early": True}
         (tmp_path / "metrics").mkdir(exist_ok=True)
         write_json(metrics, tmp_path / "metrics" / f"{name}.json")
     table = ensemble_gain_table(tmp_path, "cpu")
@@ -206,19 +211,18 @@ def test_run_folders_are_keyed_by_recipe(tmp_path):
     assert a.run_dir(tmp_path, "cpu").name.startswith("uci_dna_single-")
 
 
-def test_a_raised_epoch_cap_continues_from_the_capped_run(tmp_path):
+def test_a_raised_epoch_cap_continues_the_run_in_place(tmp_path):
     base = PLAN.experiment("uci_dna_single", "smoke")
     capped, raised = (dataclasses.replace(base, recipe={**base.recipe, "max_epochs": n}) for n in (1, 2))
     other = dataclasses.replace(base, recipe={**base.recipe, "max_epochs": 2, "lr": 0.01})
+    assert capped.run_dir(tmp_path, "smoke") == raised.run_dir(tmp_path, "smoke") != other.run_dir(tmp_path, "smoke")
     data = load_data(base)
-    first = train_run(capped.run_dir(tmp_path, "smoke"), data, capped.model_config(data.dim), capped.train_config(),
-                      progress=False)  # fmt: skip
-    assert continue_from_lower_cap(other, data, other.run_dir(tmp_path, "smoke")) is None  # another recipe
-    assert continue_from_lower_cap(raised, data, raised.run_dir(tmp_path, "smoke")) == capped.run_dir(tmp_path, "smoke")
-    second = train_run(raised.run_dir(tmp_path, "smoke"), data, raised.model_config(data.dim), raised.train_config(),
-                       progress=False)  # fmt: skip
+    _, first = train_run(capped.run_dir(tmp_path, "smoke"), data, *capped.configs(data.dim), progress=False)
+    write_json({**first, "identity": capped.identity()}, tmp_path / "results" / "metrics" / "uci_dna_single.json")
+    assert finished_metrics(capped, tmp_path / "results") is not None
+    assert finished_metrics(raised, tmp_path / "results") is None  # stopped at a lower cap than the recipe's: not finished
+    _, second = train_run(raised.run_dir(tmp_path, "smoke"), data, *raised.configs(data.dim), progress=False)
     assert second["epochs"] == 2 and second["history"][0] == first["history"][0]
-    assert json.loads((capped.run_dir(tmp_path, "smoke") / "metrics.json").read_text())["epochs"] == 1  # left as it was
 
 
 def test_a_failing_curve_without_a_message_is_recorded(tmp_path, monkeypatch):

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import nbformat
 
+from replication.curve import masks_curve
 from replication.experiments import load_plan
-from replication.report import masks_curve
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -65,3 +65,31 @@ def test_replicate_refuses_an_unknown_profile_before_any_work(tmp_path):
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=os.environ | {"MAKEFLAGS": ""}, timeout=300)
     assert done.returncode != 0 and "unknown profile 'nope'" in done.stderr
     assert not (tmp_path / "r").exists()
+
+
+def snapshot(folder: Path) -> dict[str, tuple[int, bytes]]:
+    return {str(p.relative_to(folder)): (p.stat().st_mtime_ns, p.read_bytes()) for p in folder.rglob("*") if p.is_file()}
+
+
+def replicate(results: Path, runs: Path, *extra: str) -> subprocess.Popen:
+    command = ["make", "--no-print-directory", "replicate", "PROFILE=smoke", f"RESULTS={results}", f"RUNS={runs}", *extra]
+    return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=os.environ | {"MAKEFLAGS": ""})  # fmt: skip
+
+
+def test_two_concurrent_replicates_train_each_experiment_once_and_a_rerun_writes_nothing(tmp_path):
+    results, runs = tmp_path / "results", tmp_path / "runs"
+    first, second = replicate(results, runs), replicate(results, runs)
+    outputs = [p.communicate(timeout=900)[0] for p in (first, second)]
+    assert first.returncode == 0 and second.returncode == 0, outputs[0][-2000:] + outputs[1][-2000:]
+    for experiment in load_plan().for_profile("smoke"):
+        runs_of = sum(out.count(f"[run] {experiment.name} ") for out in outputs)
+        assert runs_of == 1, (experiment.name, outputs)
+    assert "finished by another process" in outputs[0] + outputs[1]
+
+    before = snapshot(results)
+    again = replicate(results, runs)
+    output = again.communicate(timeout=600)[0]
+    assert again.returncode == 0, output[-2000:]
+    assert "[skip] summary" in output and "[skip] masks curve" in output
+    assert snapshot(results) == before  # nothing rewritten, not even with the same bytes

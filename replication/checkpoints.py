@@ -1,0 +1,57 @@
+"""Checkpoint and model files: plain data (tensors, numbers, strings), read only with ``weights_only=True``.
+
+``checkpoint.pt`` (written after every epoch, for resume) holds each piece of state once: the model and
+training configurations, the data's fingerprint, the epoch, the current mask, the parameters, the
+optimizer, the random generators, the best parameters so far and the history.  ``model.pt`` holds the
+best parameters with the model configuration and the data's fingerprint.  A file that is truncated,
+foreign, or would run code when unpickled is refused with a one-line :class:`CheckpointError`.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import CheckpointError
+from .files import save_torch
+
+FORMAT = 2  # 1: the first release (configs repeated, no "format" key)
+CHECKPOINT_KEYS = {"format", "model_config", "train_config", "data", "epoch", "mask_index", "model", "optimizer", "rng",
+                   "best", "history", "seconds"}  # fmt: skip
+MODEL_KEYS = {"format", "config", "state", "data"}
+MIGRATE = "python -m replication.migrate"
+
+
+def read(path: str | os.PathLike, keys: set[str], remedy: str) -> dict[str, Any]:
+    """Load a project file safely and check its format; ``remedy`` says what to do when it is unusable."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path} not found; {remedy}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the weights-only unpickler's remarks on foreign files
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - unpickling refused, truncated zip, not a torch file: all are unusable
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        raise CheckpointError(f"{path} is not a readable file of this project ({reason}); {remedy}") from None
+    if isinstance(state, dict) and "format" not in state and ("model_config" in state or "config" in state):
+        raise CheckpointError(f"{path} was written by an older version of this project; convert it once with `{MIGRATE}`")
+    if not isinstance(state, dict) or state.get("format") != FORMAT or not keys <= set(state):
+        raise CheckpointError(f"{path} is not a format-{FORMAT} file of this project; {remedy}")
+    return state
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    return read(path, CHECKPOINT_KEYS, f"delete it to train this run afresh (rm {path})")
+
+
+def read_model(path: str | os.PathLike) -> dict[str, Any]:
+    return read(path, MODEL_KEYS, f"train into {Path(path).parent} again (python -m replication train --out ...)")
+
+
+def write_model(path: str | os.PathLike, config: dict[str, Any], state: dict[str, torch.Tensor], data: dict[str, Any]) -> None:
+    save_torch({"format": FORMAT, "config": config, "state": state, "data": data}, path)

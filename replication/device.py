@@ -1,0 +1,69 @@
+"""Where a model trains: the device named by the user (checked), and whether the model fits in its memory."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from .config import MADEConfig, TrainConfig
+from .errors import ConfigError, TrainingError
+
+OPTIMIZER_STATES = {"adagrad": 1, "adam": 2, "sgd": 0}  # tensors of state per parameter tensor
+
+
+def resolve_device(name: str | torch.device | None) -> torch.device:
+    """``name`` as a device (default: cuda when available, else cpu); a clear error for one that does not exist here."""
+    if name is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError) as exc:
+        raise ConfigError(f"device {name!r} is not a device ({exc}); use cpu or cuda") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {name!r}: CUDA is not available on this machine; use cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ConfigError(f"device {name!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    elif device.type != "cpu":
+        raise ConfigError(f"device {name!r} is not supported; use cpu or cuda")
+    return device
+
+
+def parameter_count(config: MADEConfig) -> int:
+    sizes = [config.input_dim, *config.hidden_sizes, config.input_dim]
+    weights = sum(i * o + o for i, o in zip(sizes[:-1], sizes[1:]))
+    return weights + (config.input_dim**2 if config.direct else 0)
+
+
+def training_bytes(config: MADEConfig, train: TrainConfig, batch_rows: int | None = None) -> int:
+    """A generous estimate of the memory needed to train: parameters, gradients, optimizer state, the best
+    parameters, one mask set (plus a masked copy of the weights when masks change) and the activations."""
+    params = parameter_count(config)
+    copies = 4 + OPTIMIZER_STATES[train.optimizer] + (0 if config.num_masks == 1 else 1)
+    rows = batch_rows or max(train.batch_size, 1000)  # evaluation runs in batches of 1000
+    activations = 4 * rows * (sum(config.hidden_sizes) + 3 * config.input_dim)
+    return 4 * params * copies + activations
+
+
+def available_bytes(device: torch.device) -> int:
+    """Free memory of ``device``: CUDA's free memory, or the system's available memory."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    meminfo = Path("/proc/meminfo")
+    if meminfo.is_file():
+        for line in meminfo.read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def check_fits(config: MADEConfig, train: TrainConfig, device: torch.device) -> None:
+    """Refuse, before allocating anything, a model that cannot be trained in ``device``'s memory."""
+    need, have = training_bytes(config, train), available_bytes(device)
+    if need > have:
+        raise TrainingError(
+            f"hidden_sizes {config.hidden_sizes} needs about {need / 2**30:.1f} GiB to train on {device}, but only "
+            f"{have / 2**30:.1f} GiB is available; use smaller hidden_sizes"
+        )

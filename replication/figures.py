@@ -1,0 +1,89 @@
+"""Figures: training curves, the NLL-vs-masks curve and image grids of samples (matplotlib, written atomically)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from .files import save_figure
+
+
+def tile(images: np.ndarray, rows: int, cols: int, pad: int = 1) -> np.ndarray:
+    """Tile ``rows*cols`` images of shape (n, h, w) into one array with ``pad`` pixels of gap."""
+    n, h, w = images.shape
+    if n > rows * cols:
+        raise ValueError(f"{n} images do not fit a {rows}x{cols} grid")
+    grid = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad), 0.5, dtype=np.float32)
+    for i, image in enumerate(images):
+        r, c = divmod(i, cols)
+        grid[pad + r * (h + pad) : pad + r * (h + pad) + h, pad + c * (w + pad) : pad + c * (w + pad) + w] = image
+    return grid
+
+
+def save_grid(samples: np.ndarray, path: str | Path, image_shape: tuple[int, int] | None = None, title: str = "") -> Path:
+    """Save samples (n, D) as a grid image: as pictures when ``image_shape`` is given, else as a bitmap of rows."""
+    samples = np.asarray(samples, dtype=np.float32)
+    n = samples.shape[0]
+    if image_shape is not None:
+        cols = math.ceil(math.sqrt(n))
+        picture = tile(samples.reshape(n, *image_shape), math.ceil(n / cols), cols)
+    else:
+        picture = samples  # one row per sample
+    fig = Figure(figsize=(6, 6 * picture.shape[0] / picture.shape[1]) if image_shape else (8, 4))
+    ax = fig.subplots()
+    ax.imshow(
+        picture,
+        cmap="gray_r" if image_shape is None else "gray",
+        vmin=0,
+        vmax=1,
+        interpolation="nearest",
+        aspect="auto" if image_shape is None else "equal",
+    )
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    return save_figure(fig, path, dpi=120, bbox_inches="tight")
+
+
+def plot_masks_curve(
+    frame: pd.DataFrame, paper: list[tuple[str, float]], path: Path, twins: dict[str, list | None] | None = None
+) -> Path:
+    """Test NLL of the n-mask ensemble against n for each model, its 1-mask twin as a dashed line, the paper's points."""
+    fig = Figure(figsize=(6.5, 4.5))
+    ax = fig.subplots()
+    for i, (name, curve) in enumerate(frame.groupby("experiment", sort=False)):
+        color = f"C{i}"
+        ax.errorbar(curve["masks"], curve["test NLL"], yerr=curve["stderr"], marker="o", color=color,
+                    label=f"ours: {name}, ensemble of n masks")  # fmt: skip
+        twin = (twins or {}).get(name)
+        if twin is not None:
+            ax.axhline(twin[1], color=color, ls="--", label=f"ours: {twin[0]}, trained with 1 mask ({twin[1]:.2f})")
+    for i, ((row, nll), n, marker) in enumerate(zip(paper, (1, 32), ("s", "D"))):
+        ax.scatter([n], [nll], marker=marker, s=60, zorder=3, color="k" if i else "gray",
+                   label=f"paper (8000 units): {row} ({nll})")  # fmt: skip
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("number of masks n in the test ensemble")
+    ax.set_ylabel("test NLL (nats)")
+    ax.set_title("Binarized MNIST: NLL vs number of masks")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    return save_figure(fig, path, dpi=120, bbox_inches="tight")
+
+
+def plot_history(metrics: dict[str, Any]) -> Figure:
+    """Training and validation NLL per epoch (a matplotlib Figure, for notebooks)."""
+    history = pd.DataFrame(metrics["history"])
+    fig = Figure(figsize=(6, 3.5))
+    ax = fig.subplots()
+    ax.plot(history["epoch"], history["train_nll"], label="train")
+    ax.plot(history["epoch"], history["valid_nll"], label=f"valid ({metrics['train_config']['valid_masks']} mask(s))")
+    ax.axvline(metrics["best_epoch"], color="gray", ls=":", label="best epoch")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("NLL (nats)")
+    ax.legend()
+    return fig

@@ -1,0 +1,91 @@
+"""Files the project writes: atomically (a unique temporary name beside the target, then a rename), never
+rewritten when their content is unchanged, and folders locked between processes."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from filelock import FileLock, Timeout
+
+from .errors import ReplicationError
+
+UMASK = os.umask(0)
+os.umask(UMASK)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
+    """Yield a fresh temporary path beside ``path``; when the block succeeds it replaces ``path`` in one rename.
+
+    A crash or a kill leaves either the old file or the new one, never a half-written one, and two writers
+    never share a temporary file.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    except OSError as exc:
+        raise ReplicationError(f"cannot write {path} ({exc.strerror}); choose a writable folder") from None
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        tmp.chmod(0o666 & ~UMASK)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text(path: str | os.PathLike, text: str) -> bool:
+    """Write ``text`` atomically unless ``path`` already holds exactly it; return whether it was written."""
+    path = Path(path)
+    if path.is_file() and path.read_text() == text:
+        return False
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return True
+
+
+def write_json(obj: Any, path: str | os.PathLike) -> bool:
+    """Write ``obj`` as indented JSON (atomically, only when it changed)."""
+    return write_text(path, json.dumps(obj, indent=2) + "\n")
+
+
+def save_torch(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save`` atomically."""
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def save_figure(figure: Any, path: str | os.PathLike, **kwargs: Any) -> Path:
+    """Save a matplotlib figure atomically (the format from the file's suffix)."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format=path.suffix.lstrip(".") or "png", **kwargs)
+    return path
+
+
+@contextlib.contextmanager
+def locked(lock_file: str | os.PathLike, what: str, wait: bool) -> Iterator[None]:
+    """Hold an inter-process lock on ``lock_file`` for the block: wait for it, or refuse at once if ``wait`` is false."""
+    lock_file = Path(lock_file)
+    try:
+        lock_file.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ReplicationError(f"cannot create {lock_file.parent} ({exc.strerror}); choose a writable folder") from None
+    lock = FileLock(lock_file, timeout=-1 if wait else 0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise ReplicationError(f"{what} is in use by another process (lock {lock_file}); wait for it to finish") from None
+    try:
+        yield
+    finally:
+        lock.release()

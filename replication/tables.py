@@ -1,0 +1,208 @@
+"""Tables of a replication: our NLLs next to the paper's, the ensemble gains, and the cost (pandas DataFrames)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .experiments import Experiment, finished_metrics, load_plan
+from .files import write_text
+
+TABLES = ("nll_mnist", "nll_uci", "ensemble_gain", "cost")  # written as results/<name>.csv and .md
+REPRODUCED_WITHIN = 1.0  # nats
+ARCHITECTURE_VS_PAPER = {
+    "paper": "equal to the paper's",
+    "reduced": "reduced CPU stand-in",
+    "assumed": "assumed equal (1x500 as the official DNA command)",
+}
+MASK_FIELDS = {"num_masks", "order_agnostic", "connectivity_agnostic", "random_ordering", "valid_masks", "test_masks",
+               "max_epochs"}  # fmt: skip
+
+
+def verdict(ours: float, paper: float) -> str:
+    """``better`` (more than 1 nat below the paper), ``reproduced`` (within 1 nat) or ``gap``."""
+    difference = ours - paper
+    if difference < -REPRODUCED_WITHIN:
+        return "better"
+    return "reproduced" if difference <= REPRODUCED_WITHIN else "gap"
+
+
+def architecture_text(experiment: Experiment) -> str:
+    r = experiment.recipe
+    hidden = r["hidden_sizes"]
+    text = f"{len(hidden)}x{hidden[0]}" if len(set(hidden)) == 1 else str(hidden)
+    return f"{text} {r['activation']}, {'direct' if r['direct'] else 'no direct'}"
+
+
+def masks_text(recipe: dict[str, Any]) -> str:
+    """Masks for training / for the test ensemble; 0 training masks means a new mask every minibatch."""
+    return f"{recipe['num_masks'] or 'new per batch'}/{recipe['test_masks']}"
+
+
+def status_of(results_dir: Path, name: str) -> str:
+    failed = results_dir / "failed" / f"{name}.txt"
+    return f"failed: {failed.read_text().strip()}" if failed.is_file() else "not run yet"
+
+
+def nll_table(results_dir: str | Path, profile: str, family: str) -> pd.DataFrame:
+    """One row per experiment of ``family`` ("mnist" or "uci") in ``profile``, next to the paper's number."""
+    results_dir, plan = Path(results_dir), load_plan()
+    rows = []
+    for experiment in (e for e in plan.for_profile(profile) if e.family == family):
+        paper_row, paper_nll = plan.reference(experiment.paper)
+        metrics = finished_metrics(experiment, results_dir)
+        row = {
+            "experiment": experiment.name,
+            "data set": experiment.dataset,
+            "architecture": architecture_text(experiment),
+            "vs paper": ARCHITECTURE_VS_PAPER[experiment.architecture],
+            "masks (train/test)": masks_text(experiment.recipe),
+            "test NLL": None,
+            "stderr": None,
+            "paper row": paper_row,
+            "paper NLL": paper_nll,
+            "difference": None,
+            "verdict": status_of(results_dir, experiment.name),
+        }
+        if metrics is not None:
+            ours = metrics["test_nll"]["nats"]
+            row.update({"test NLL": round(ours, 2), "stderr": round(metrics["test_nll"]["stderr"], 2)})
+            row.update({"difference": round(ours - paper_nll, 2), "verdict": verdict(ours, paper_nll)})
+        rows.append(row)
+    if family == "uci" and rows:
+        covered = {row["data set"] for row in rows}
+        for data in plan.paper["uci"]:
+            if data == "table" or data in covered:
+                continue
+            for variant in ("single", "mask_sampling"):
+                paper_row, paper_nll = plan.reference(f"uci.{data}.{variant}")
+                rows.append({"experiment": "-", "data set": data, "paper row": paper_row, "paper NLL": paper_nll,
+                             "verdict": "data not available here"})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def stop_reason(metrics: dict[str, Any]) -> str:
+    """Why training ended: the look-ahead ran out, or the recipe's epoch cap cut it short."""
+    if metrics["stopped_early"]:
+        return "early stopping"
+    return f"epoch cap ({metrics['train_config']['max_epochs']})"
+
+
+def cost_table(results_dir: str | Path, profile: str) -> pd.DataFrame:
+    """Epochs, why training stopped and wall time of every finished experiment (the cost of the replication)."""
+    rows = []
+    for experiment in load_plan().for_profile(profile):
+        metrics = finished_metrics(experiment, results_dir)
+        if metrics is None:
+            continue
+        rows.append({
+            "experiment": experiment.name,
+            "epochs": metrics["epochs"],
+            "best epoch": metrics["best_epoch"],
+            "stopped by": stop_reason(metrics),
+            "s/epoch": round(metrics["seconds_per_epoch"], 2),
+            "train min": round(metrics["train_seconds"] / 60, 1),
+            "eval s": round(metrics["eval_seconds"], 1),
+            "device": metrics["device"],
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def one_mask_twin(experiment: Experiment, candidates: list[Experiment]) -> Experiment | None:
+    """The experiment that trains the same network with one fixed mask (every other recipe field equal)."""
+
+    def same_network(other: Experiment) -> bool:
+        mine, theirs = ({k: v for k, v in e.recipe.items() if k not in MASK_FIELDS} for e in (experiment, other))
+        return other.dataset == experiment.dataset and mine == theirs
+
+    for other in candidates:
+        r = other.recipe
+        if r["num_masks"] == 1 and not (r["order_agnostic"] or r["connectivity_agnostic"]) and same_network(other):
+            return other
+    return None
+
+
+def resampled_text(recipe: dict[str, Any]) -> str:
+    parts = [name for name, key in (("ordering", "order_agnostic"), ("connectivity", "connectivity_agnostic")) if recipe[key]]
+    return " + ".join(parts) or "nothing"
+
+
+def claim_status(gain: float, paper_gain: float, claim: float) -> str:
+    """``met`` / ``not met``; ``n/a`` where the paper's own rows do not show the gain (masks hurt there too)."""
+    if paper_gain < claim:
+        return "n/a (paper's gain below the claim)"
+    return "met" if gain >= claim else "not met"
+
+
+def ensemble_gain_table(results_dir: str | Path, profile: str) -> pd.DataFrame:
+    """Each finished K-mask experiment against its 1-mask twin: does the mask ensemble help, as the paper claims?"""
+    plan = load_plan()
+    claim = float(plan.curve["claim_nats"])
+    experiments = plan.for_profile(profile)
+    rows = []
+    for experiment in experiments:
+        if experiment.recipe["num_masks"] == 1:
+            continue
+        twin = one_mask_twin(experiment, experiments)
+        if twin is None:
+            continue
+        ours, theirs = finished_metrics(experiment, results_dir), finished_metrics(twin, results_dir)
+        if ours is None or theirs is None:
+            continue
+        ensemble, single = ours["test_nll"]["nats"], theirs["test_nll"]["nats"]
+        (_, paper_k), (_, paper_1) = plan.reference(experiment.paper), plan.reference(twin.paper)
+        rows.append({
+            "K-mask experiment": experiment.name,
+            "architecture": architecture_text(experiment),
+            "resampled": resampled_text(experiment.recipe),
+            "masks (train/test)": masks_text(experiment.recipe),
+            "ensemble test NLL": round(ensemble, 2),
+            "1-mask twin": twin.name,
+            "twin test NLL": round(single, 2),
+            "gain (nats)": round(single - ensemble, 2),
+            "paper's gain": round(paper_1 - paper_k, 2),
+            f"claim (gain >= {claim:g})": claim_status(single - ensemble, paper_1 - paper_k, claim),
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def experiment_summary(metrics: dict[str, Any]) -> pd.DataFrame:
+    """One experiment's result next to the paper's number (for its notebook)."""
+    ours, paper = metrics["test_nll"]["nats"], metrics["paper"]["nll"]
+    return pd.DataFrame([{
+        "experiment": metrics["name"], "split": metrics["split"], "test NLL": round(ours, 2),
+        "stderr": round(metrics["test_nll"]["stderr"], 2), "valid NLL": round(metrics["valid_nll"]["nats"], 2),
+        "paper row": metrics["paper"]["row"], "paper NLL": paper, "difference": round(ours - paper, 2),
+        "verdict": verdict(ours, paper), "architecture": metrics["architecture"], "epochs": metrics["epochs"],
+        "best epoch": metrics["best_epoch"], "train min": round(metrics["train_seconds"] / 60, 1),
+    }])  # fmt: skip
+
+
+def to_markdown(frame: pd.DataFrame) -> str:
+    """A GitHub Markdown table (no extra dependency)."""
+    if frame.empty:
+        return "_(no rows)_\n"
+    cells = frame.astype(object).where(frame.notna(), "")
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in cells.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
+def save_table(frame: pd.DataFrame, stem: Path) -> None:
+    """``stem.csv`` and ``stem.md``, each written atomically and only when its content changed."""
+    write_text(stem.with_suffix(".csv"), frame.to_csv(index=False))
+    write_text(stem.with_suffix(".md"), to_markdown(frame))
+
+
+def all_tables(results_dir: str | Path, profile: str) -> dict[str, pd.DataFrame]:
+    """Every table of :data:`TABLES`."""
+    tables = {
+        "nll_mnist": nll_table(results_dir, profile, "mnist"),
+        "nll_uci": nll_table(results_dir, profile, "uci"),
+        "ensemble_gain": ensemble_gain_table(results_dir, profile),
+        "cost": cost_table(results_dir, profile),
+    }
+    assert tuple(tables) == TABLES
+    return tables

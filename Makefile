@@ -7,20 +7,26 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 MADE_DATA_DIR ?= $(firstword $(wildcard $(abspath ../shared/data)) $(abspath data))
 export MADE_DATA_DIR
 
-.PHONY: install test lint format clean-venv replicate experiments curve summary check-replicate lab bench
+.PHONY: help install test lint format clean-venv replicate experiments compare lab bench
+.DEFAULT_GOAL := help
+
+help: ## list the targets (plain `make` starts nothing long)
+	@echo "MADE replication. Usage: make TARGET [PROFILE=cpu|paper|smoke] [RESULTS=folder] [-j N]"
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  \1\t\2/' | expand -t 14
 
 # ---- replication: `make replicate [PROFILE=cpu] [-j N]`; finished experiments are skipped, interrupted ones resume
 PROFILE ?= cpu
 RESULTS ?= results
 RUNS ?= runs
 ONLY ?=
+AGAINST ?= results
 # -j N: each parallel experiment gets an equal share of the cores. Expanded in the recipe (`=`, not `:=`):
 # GNU make adds -jN to MAKEFLAGS only after parsing, so a `:=` here would always see one job.
 JOBS = $(or $(patsubst -j%,%,$(filter -j%,$(MAKEFLAGS))),1)
 THREADS = $(shell n=$$(( $$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc) / $(JOBS) )); [ $$n -ge 1 ] && echo $$n || echo 1)
 REPLICATE := $(PY) -m replication.replicate --profile $(PROFILE) --results $(RESULTS) --runs $(RUNS)
 
-replicate: install
+replicate: install ## rerun the profile's experiments into RESULTS (skips finished ones, resumes interrupted ones)
 	@$(REPLICATE) check --only "$(ONLY)"
 	@mkdir -p $(RUNS) && date +%s > $(RUNS)/.started-$(PROFILE).$$$$ && mv $(RUNS)/.started-$(PROFILE).$$$$ $(RUNS)/started-$(PROFILE)
 	@$(MAKE) --no-print-directory experiments
@@ -34,14 +40,17 @@ experiment/%: FORCE
 	@OMP_NUM_THREADS=$(THREADS) $(REPLICATE) run $*
 FORCE:
 
-bench: install
+compare: install ## compare a rerun (RESULTS=folder) with the committed results (AGAINST=results), row by row
+	@$(PY) -m replication.replicate compare --profile $(PROFILE) --results $(RESULTS) --against $(AGAINST)
+
+bench: install ## measure speed: library vs a naive MADE (writes RESULTS/benchmarks.md)
 	$(PY) benchmarks/bench.py --out $(RESULTS)
 
-lab: install
+lab: install ## JupyterLab on notebooks/ (their defaults write to scratch/, never to results/)
 	$(VENV)/bin/jupyter lab notebooks/
 
 
-install: $(STAMP)
+install: $(STAMP) ## create .venv with the pinned dependencies
 
 # The stamp's name holds pyproject.toml's checksum: a changed file means a new stamp; its age does not matter
 # (a fresh clone's files are all newer than an existing venv's stamp).
@@ -53,16 +62,16 @@ $(STAMP):
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-test: install
+test: install ## ruff, the test suite and the smoke profile's notebooks (a few minutes)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest -q
 
-lint: install
+lint: install ## ruff only
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-format: install
+format: install ## ruff format and fixes
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 

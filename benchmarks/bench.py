@@ -169,13 +169,46 @@ def ensemble_eval_seconds(hidden: list[int], n_test: int = 10_000, *, device: to
     return median_seconds(lambda: evaluate_nll(model, data, n_masks=32), repeats=3, warmup=1, sync=sync)
 
 
+def paper_epoch_seconds(hidden: list[int], masks: int, steps: int, *, device: torch.device, sync) -> float:
+    """Seconds per training epoch (500 minibatches of 100, Adagrad, orthogonal init) of a paper architecture,
+    from the median of timed steps; with ``masks`` > 1 the mask changes every minibatch, as in training."""
+    torch.manual_seed(0)
+    x = (torch.rand(BATCH, D) < 0.3).float().to(device)
+    agnostic = masks > 1
+    model = MADE(input_dim=D, hidden_sizes=hidden, num_masks=masks, order_agnostic=agnostic, connectivity_agnostic=agnostic,
+                 init="orthogonal").to(device)  # fmt: skip
+    model.set_mask(0)
+    opt = make_optimizer(model, TrainConfig(optimizer="adagrad", lr=0.01))
+
+    def step():
+        model.next_mask()
+        loss = -model.log_prob(x).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return median_seconds(step, repeats=steps, warmup=2, sync=sync) * 50_000 / BATCH
+
+
+def paper_validation_seconds(hidden: list[int], rows: int, *, device: torch.device, sync) -> float:
+    """Seconds of one 32-mask ensemble pass over the 10,000 validation images, extrapolated from ``rows`` of them."""
+    torch.manual_seed(0)
+    data = (torch.rand(rows, D) < 0.15).float()
+    model = MADE(input_dim=D, hidden_sizes=hidden, num_masks=32, order_agnostic=True, connectivity_agnostic=True).to(device)
+    model.set_mask(0)
+    from replication.evaluate import evaluate_nll
+
+    return median_seconds(lambda: evaluate_nll(model, data, n_masks=32), repeats=1, warmup=1, sync=sync) * 10_000 / rows
+
+
 def measure(name: str, args: tuple, queue: mp.Queue) -> None:
     """Run one measurement in this (fresh) process; report (value, peak memory MiB)."""
     device = torch.device(args[-1])
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     torch.set_num_threads(args[-2])
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    fn = {"train": training_throughput, "peak": matmul_peak, "sample": sampling_seconds, "ensemble": ensemble_eval_seconds}[name]
+    fn = {"train": training_throughput, "peak": matmul_peak, "sample": sampling_seconds, "ensemble": ensemble_eval_seconds,
+          "paper_epoch": paper_epoch_seconds, "paper_valid": paper_validation_seconds}[name]  # fmt: skip
     value = fn(*args[:-2], device=device, sync=sync)
     if device.type == "cuda":
         peak = torch.cuda.max_memory_allocated() / 2**20
@@ -201,13 +234,15 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("results"))
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--only", choices=["small", "paper"], default=None, help="only the 1x500/2x500 or the paper section")
     args = parser.parse_args()
     quick = args.quick
     steps = 5 if quick else 30
     common = (args.threads, args.device)
     report = {"machine": f"{platform.processor() or platform.machine()}, {args.threads} threads", "device": args.device,
               "torch": torch.__version__, "batch": BATCH, "D": D, "models": {}}  # fmt: skip
-    for label, hidden in (("1x500", [500]), ("2x500", [500, 500])):
+    report["paper"] = {} if args.only == "small" else paper_section(quick, common)
+    for label, hidden in () if args.only == "paper" else (("1x500", [500]), ("2x500", [500, 500])):
         row: dict[str, float] = {}
         for optimizer in ("adagrad", "adam"):
             for kind in ("naive", "naive+fused", "library"):
@@ -240,6 +275,45 @@ def main() -> None:
     print((args.out / "benchmarks.md").read_text())
 
 
+def paper_section(quick: bool, common: tuple) -> dict[str, dict[str, float]]:
+    """Cost of the paper's MNIST architectures: an epoch with 1 and with 32 masks, a 32-mask validation pass."""
+    section = {}
+    for label, hidden in (("1x8000", [8000]), ("2x8000", [8000, 8000])):
+        row: dict[str, float] = {}
+        steps = 3 if quick else 7
+        row["epoch_1mask_s"], row["epoch_1mask_peak_mib"] = in_subprocess("paper_epoch", hidden, 1, steps, *common)
+        row["epoch_32masks_s"], _ = in_subprocess("paper_epoch", hidden, 32, steps, *common)
+        row["valid32_s"], row["valid32_peak_mib"] = in_subprocess("paper_valid", hidden, 100 if quick else 500, *common)
+        row["matmul_peak_gflops"], _ = in_subprocess("peak", hidden, 3, *common)
+        row["epoch_1mask_gflops"] = train_step_flops(hidden) * 500 / row["epoch_1mask_s"] / 1e9
+        row["epoch_1mask_fraction_of_peak"] = row["epoch_1mask_gflops"] / row["matmul_peak_gflops"]
+        section[label] = row
+        print(label, json.dumps({k: round(v, 3) for k, v in row.items()}, indent=1), flush=True)
+    return section
+
+
+def paper_markdown(section: dict[str, dict[str, float]]) -> list[str]:
+    if not section:
+        return []
+    lines = [
+        "## The paper's architectures (MNIST, Adagrad, orthogonal init)",
+        "",
+        "Seconds per training epoch (500 minibatches of 100) from the median of timed steps; with 32 masks the mask",
+        "changes every minibatch. The validation pass is the 32-mask ensemble over 10,000 images, extrapolated",
+        "from a subset. Fraction of peak: the one-mask epoch's matmul FLOP rate over plain `torch.mm` doing the",
+        "same matmuls.",
+        "",
+        "| architecture | s/epoch, 1 mask | s/epoch, 32 masks | s per 32-mask valid. pass | GFLOP/s (1 mask) | of peak |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label, r in section.items():
+        lines.append(
+            f"| {label} | {r['epoch_1mask_s']:.1f} | {r['epoch_32masks_s']:.1f} | {r['valid32_s']:.1f} | "
+            f"{r['epoch_1mask_gflops']:.0f} | {100 * r['epoch_1mask_fraction_of_peak']:.0f}% |"
+        )
+    return lines + [""]
+
+
 def markdown(report: dict, quick: bool) -> str:
     lines = [
         "# Benchmarks: this library vs a naive reference MADE",
@@ -252,6 +326,7 @@ def markdown(report: dict, quick: bool) -> str:
         "is the same model with the fused optimizer the library uses, to separate the two effects.",
         "" if not quick else "\n**Quick run (few steps): not for reporting.**\n",
     ]
+    lines += paper_markdown(report.get("paper", {}))
     for label, r in report["models"].items():
         lines += [
             f"## {label}",

@@ -12,7 +12,6 @@ import hashlib
 import os
 import sys
 import tomllib
-import urllib.request
 import warnings
 import zipfile
 from dataclasses import dataclass, field
@@ -24,9 +23,9 @@ import numpy as np
 import torch
 
 from .errors import DataError
-from .files import atomic_path
 
 SPLITS = ("train", "valid", "test")
+DOWNLOAD_TIMEOUT_S = 60
 
 
 @dataclass(frozen=True)
@@ -39,6 +38,7 @@ class DatasetInfo:
     url: str
     sha256: str | None = None
     image_shape: tuple[int, int] | None = None
+    optional: bool = False  # not shipped with the project's data: its experiments are skipped where it cannot be fetched
 
 
 @dataclass
@@ -92,6 +92,7 @@ def registry() -> dict[str, DatasetInfo]:
             url=entry["url"],
             sha256=entry.get("sha256"),
             image_shape=tuple(entry["image_shape"]) if "image_shape" in entry else None,
+            optional=entry.get("optional", False),
         )
         for name, entry in table.items()
     }
@@ -127,20 +128,39 @@ def locate(name: str, download: bool = True) -> Path:
     return download_dataset(info, Path("data") / f"{name}.npz", looked)
 
 
+def fetch(url: str, sha256: str | None, dest: Path) -> Path:
+    """Download ``url`` to ``dest`` with pooch: a timeout, a progress bar in a terminal, the SHA-256 checked when
+    known, and the file moved into place only when complete."""
+    import pooch
+
+    pooch.get_logger().setLevel("WARNING")  # download_dataset says what is fetched
+    downloader = pooch.HTTPDownloader(progressbar=sys.stderr.isatty(), timeout=DOWNLOAD_TIMEOUT_S)
+    known = f"sha256:{sha256}" if sha256 else None
+    return Path(pooch.retrieve(url, known_hash=known, fname=dest.name, path=dest.parent, downloader=downloader))
+
+
 def download_dataset(info: DatasetInfo, dest: Path, looked: str) -> Path:
-    """Download ``info.url`` to ``dest`` atomically, verifying its SHA-256 when known."""
+    """Download ``info.url`` to ``dest``, verifying its SHA-256 when known; a one-line DataError when it fails."""
     print(f"downloading {info.name} from {info.url} ...", file=sys.stderr, flush=True)
-    with atomic_path(dest, suffix=".part") as tmp:
-        try:
-            urllib.request.urlretrieve(info.url, tmp)
-        except OSError as exc:
-            raise DataError(
-                f"data set {info.name!r} not found (looked in {looked}) and download from {info.url} failed ({exc}); "
-                f"download it by hand into ./data/ or set MADE_DATA_DIR to a folder holding {info.name}.npz"
-            ) from None
-        if info.sha256 and (digest := sha256_of(tmp)) != info.sha256:
-            raise DataError(f"download of {info.name!r} has SHA-256 {digest}, expected {info.sha256}; try again later")
-    return dest
+    try:
+        return fetch(info.url, info.sha256, dest)
+    except ValueError as exc:  # pooch: the SHA-256 does not match (the file is removed)
+        raise DataError(f"download of {info.name!r} failed its SHA-256 check ({exc}); try again later") from None
+    except OSError as exc:  # no network, timeout, HTTP error (requests' errors are OSErrors)
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise DataError(
+            f"data set {info.name!r} not found (looked in {looked}) and download from {info.url} failed ({reason}); "
+            f"download it by hand into ./data/ or set MADE_DATA_DIR to a folder holding {info.name}.npz"
+        ) from None
+
+
+def is_local(name: str) -> bool:
+    """Whether a registered data set is already on this machine (no download attempted)."""
+    try:
+        locate(name, download=False)
+    except DataError:
+        return False
+    return True
 
 
 def load_dataset(name_or_path: str | os.PathLike, download: bool = True) -> BinaryDataset:

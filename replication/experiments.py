@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import tomllib
 from dataclasses import dataclass, field
 from functools import cache
@@ -22,8 +23,8 @@ from typing import Any
 import torch
 
 from .config import EvalConfig, MADEConfig, TrainConfig, check_recipe_keys, configs_from_recipe, default_recipe
-from .data import BinaryDataset, load_dataset, locate
-from .errors import ConfigError, ReplicationError
+from .data import BinaryDataset, is_local, load_dataset, locate, registry
+from .errors import ConfigError, DataError, ReplicationError
 from .figures import save_grid
 from .files import write_json
 from .made import MADE
@@ -31,6 +32,7 @@ from .runs import train_run
 
 INFO_FIELDS = {"profiles", "dataset", "paper", "architecture", "note"}
 NOT_IN_IDENTITY = {"max_epochs"}  # a raised cap continues the same run
+UNAVAILABLE = "not run: data not available offline"
 
 
 @dataclass(frozen=True)
@@ -149,8 +151,20 @@ def check_plan(profile: str, names: list[str] | None = None, check_data: bool = 
             )
         experiments = [e for e in experiments if e.name in names]
     for dataset in sorted({e.dataset for e in experiments} if check_data else ()):
-        locate(dataset)  # DataError (clear, one line) when the data can be neither found nor downloaded
+        try:
+            locate(dataset)  # DataError (clear, one line) when the data can be neither found nor downloaded
+        except DataError:
+            if not registry()[dataset].optional:
+                raise
+            print(f"[skip] {dataset}: data not available offline (its download failed); its experiments are skipped",
+                  file=sys.stderr)  # fmt: skip
     return experiments
+
+
+def data_unavailable(experiment: Experiment) -> bool:
+    """An optional data set (not shipped with the project's data) that is not on this machine."""
+    info = registry().get(experiment.dataset)
+    return info is not None and info.optional and not is_local(experiment.dataset)
 
 
 def metrics_path(results_dir: str | Path, name: str) -> Path:

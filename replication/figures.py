@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,13 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from .files import save_figure
+
+
+def png(figure: Figure, dpi: int = 100) -> bytes:
+    """A figure as PNG bytes (to embed in a notebook as an image, not as ``<Figure size ...>`` text)."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    return buffer.getvalue()
 
 
 def tile(images: np.ndarray, rows: int, cols: int, pad: int = 1) -> np.ndarray:
@@ -87,3 +95,49 @@ def plot_history(metrics: dict[str, Any]) -> Figure:
     ax.set_ylabel("NLL (nats)")
     ax.legend()
     return fig
+
+
+def plot_vs_paper(frame: pd.DataFrame, path: Path, title: str) -> Path:
+    """Ours minus the paper's test NLL, row by row, with two standard errors; the band is |difference| <= 1 nat.
+
+    ``frame`` has the columns experiment, difference, stderr and vs paper (rows without a result are left out).
+    """
+    done = frame.dropna(subset=["difference"]).iloc[::-1]
+    fig = Figure(figsize=(7, 0.28 * len(done) + 1.4))
+    ax = fig.subplots()
+    ax.axvspan(-1, 1, color="C2", alpha=0.12, label="within 1 nat of the paper")
+    ax.axvline(0, color="gray", lw=0.8)
+    same = done["vs paper"].str.startswith(("equal", "assumed"))
+    for mask, marker, label in ((same, "o", "paper's architecture (or assumed equal)"), (~same, "s", "reduced CPU stand-in")):
+        rows = done[mask]
+        ax.errorbar(rows["difference"], [list(done["experiment"]).index(n) for n in rows["experiment"]],
+                    xerr=2 * rows["stderr"], fmt=marker, ms=4, capsize=2, label=label,
+                    mfc="none" if marker == "s" else None)  # fmt: skip
+    ax.set_yticks(range(len(done)), done["experiment"], fontsize=7)
+    ax.set_xlabel("our test NLL minus the paper's (nats); bars: 2 standard errors")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(axis="x", alpha=0.3)
+    return save_figure(fig, path, dpi=120, bbox_inches="tight")
+
+
+def plot_histories(runs: list[dict[str, Any]], path: Path, title: str) -> Path:
+    """Validation NLL per epoch of several finished runs (their ``metrics``), each best epoch marked."""
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.subplots()
+    lowest, highest = float("inf"), float("-inf")
+    for i, metrics in enumerate(runs):
+        history = pd.DataFrame(metrics["history"])
+        color = f"C{i % 10}"
+        ax.plot(history["epoch"], history["valid_nll"], color=color, lw=1, ls="-" if i < 10 else "--", label=metrics["name"])
+        best = history.loc[history["epoch"] == metrics["best_epoch"], "valid_nll"]
+        ax.plot([metrics["best_epoch"]], best, "o", color=color, ms=3)
+        lowest, highest = min(lowest, history["valid_nll"].min()), max(highest, history["valid_nll"].quantile(0.1))
+    ax.set_xscale("log")
+    ax.set_ylim(lowest - 1, max(highest, lowest + 5) + 2)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation NLL (nats)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=6, ncol=2)
+    ax.grid(alpha=0.3)
+    return save_figure(fig, path, dpi=120, bbox_inches="tight")

@@ -10,6 +10,8 @@ never do the same work twice; a step with nothing new to do writes nothing.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import sys
 import time
@@ -18,9 +20,9 @@ from pathlib import Path
 
 from . import curve, summary
 from .errors import ReplicationError
-from .experiments import check_plan, is_complete, load_plan
+from .experiments import UNAVAILABLE, check_plan, data_unavailable, is_complete, load_plan
 from .files import atomic_path, locked, write_text
-from .tables import TABLES
+from .tables import AGREES_WITHIN, TABLES, compare_table, to_markdown
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -42,8 +44,19 @@ def execute(notebook: str, output: Path, parameters: dict) -> None:
             )  # fmt: skip
         except Exception:
             if tmp.is_file():  # the executed notebook, complete up to the failing cell: the record of the failure
+                without_machine_paths(tmp, notebook, output)
                 os.replace(tmp, output)
             raise
+        without_machine_paths(tmp, notebook, output)
+
+
+def without_machine_paths(executed: Path, notebook: str, output: Path) -> None:
+    """Papermill records absolute input and output paths: keep them relative to the project instead."""
+    content = json.loads(executed.read_text())
+    record = content.get("metadata", {}).get("papermill", {})
+    record["input_path"] = f"notebooks/{notebook}"
+    record["output_path"] = os.path.relpath(output.resolve(), NOTEBOOKS.parent)
+    executed.write_text(json.dumps(content, indent=1, ensure_ascii=False) + "\n")
 
 
 def run_step(step: str, notebook: str, results: Path, parameters: dict) -> bool:
@@ -68,19 +81,41 @@ def lock_file(results: Path, step: str) -> Path:
     return results / ".locks" / f"{step}.lock"
 
 
+def template_digest(notebook: str) -> str:
+    """Digest of a notebook template: an executed notebook drawn from an older template is redrawn."""
+    return hashlib.sha256((NOTEBOOKS / notebook).read_bytes()).hexdigest()[:16]
+
+
+def drawn_from_current_template(output: Path, notebook: str) -> bool:
+    """Whether ``output`` exists and was executed from the current ``notebooks/<notebook>``."""
+    if not output.is_file():
+        return False
+    try:
+        parameters = json.loads(output.read_text())["metadata"]["papermill"]["parameters"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        return False
+    return parameters.get("template") == template_digest(notebook)
+
+
 def run_one(name: str, profile: str, results: Path, runs: Path) -> int:
     """Run experiment ``name`` unless finished (waiting for another process that is running it)."""
     experiment = load_plan().experiment(name, profile)
-    if is_complete(experiment, results):
+    notebook = results / "notebooks" / f"{name}.ipynb"
+    if is_complete(experiment, results) and drawn_from_current_template(notebook, "experiment.ipynb"):
         print(f"[skip] {name}: finished with the same recipe")
         return 0
+    if data_unavailable(experiment):
+        print(f"[skip] {name}: {UNAVAILABLE} (place {experiment.dataset}.npz in $MADE_DATA_DIR or ./data)")
+        return 0
     with locked(lock_file(results, name), f"experiment {name} in {results}", wait=True):
-        if is_complete(experiment, results):  # another process finished it while we waited
-            print(f"[skip] {name}: finished by another process")
+        if is_complete(experiment, results) and drawn_from_current_template(notebook, "experiment.ipynb"):
+            print(f"[skip] {name}: finished by another process")  # while we waited for the lock
             return 0
-        print(f"[run] {name} ({profile} profile)", flush=True)
+        verb = "render" if is_complete(experiment, results) else "run"  # a finished run's notebook is only redrawn
+        print(f"[{verb}] {name} ({profile} profile)", flush=True)
         started = time.perf_counter()
-        params = {"name": name, "profile": profile, "results_dir": relative(results), "runs_dir": relative(runs)}
+        params = {"name": name, "profile": profile, "results_dir": relative(results), "runs_dir": relative(runs),
+                  "template": template_digest("experiment.ipynb")}  # fmt: skip
         if run_step(name, "experiment.ipynb", results, params):
             print(f"[done] {name} in {time.perf_counter() - started:.0f} s", flush=True)
     return 0
@@ -89,10 +124,12 @@ def run_one(name: str, profile: str, results: Path, runs: Path) -> int:
 def run_curve(profile: str, results: Path, runs: Path) -> int:
     """Draw the masks curve unless it is current."""
     with locked(lock_file(results, "masks_curve"), f"the masks curve of {results}", wait=True):
-        if (results / "notebooks" / "masks_curve.ipynb").is_file() and curve.is_current(profile, results):
+        notebook = results / "notebooks" / "masks_curve.ipynb"
+        if drawn_from_current_template(notebook, "masks_curve.ipynb") and curve.is_current(profile, results):
             print("[skip] masks curve: up to date")
             return 0
-        params = {"profile": profile, "results_dir": relative(results), "runs_dir": relative(runs)}
+        params = {"profile": profile, "results_dir": relative(results), "runs_dir": relative(runs),
+                  "template": template_digest("masks_curve.ipynb")}  # fmt: skip
         run_step("masks_curve", "masks_curve.ipynb", results, params)
     return 0
 
@@ -100,13 +137,15 @@ def run_curve(profile: str, results: Path, runs: Path) -> int:
 def run_summary(profile: str, results: Path, started: float | None) -> int:
     """Write the tables and READMEs unless nothing they are drawn from has changed; print the tables."""
     with locked(lock_file(results, "summary"), f"the summary of {results}", wait=True):
-        if (results / "notebooks" / "summary.ipynb").is_file() and summary.is_current(results, profile):
+        notebook = results / "notebooks" / "summary.ipynb"
+        if drawn_from_current_template(notebook, "summary.ipynb") and summary.is_current(results, profile):
             print("[skip] summary: nothing new since it was written")
         else:
             wall = time.time() - started if started else None
             own_results = results.resolve() == (NOTEBOOKS.parent / "results").resolve()  # never for smoke runs elsewhere
             params = {"profile": profile, "results_dir": relative(results), "wall_seconds": wall,
-                      "project_readme": "../README.md" if own_results else None}  # fmt: skip
+                      "project_readme": "../README.md" if own_results else None,
+                      "template": template_digest("summary.ipynb")}  # fmt: skip
             execute("summary.ipynb", results / "notebooks" / "summary.ipynb", params)
     for stem in TABLES:
         print(f"\n## {stem}\n\n{(results / f'{stem}.md').read_text()}")
@@ -120,21 +159,35 @@ def run_summary(profile: str, results: Path, started: float | None) -> int:
     return 1 if failures else 0
 
 
+def run_compare(profile: str, rerun: Path, reference: Path) -> int:
+    """Print every row of a rerun against the reference results; non-zero when a row differs."""
+    if not (rerun / "metrics").is_dir():
+        raise ReplicationError(f"{rerun} holds no metrics/ folder; run `make replicate RESULTS={rerun}` first")
+    table = compare_table(rerun, reference, profile)
+    print(f"Test NLL of {rerun} against {reference} (profile {profile}); `agrees` = within {AGREES_WITHIN:g} "
+          "standard errors of the difference\n")  # fmt: skip
+    print(to_markdown(table))
+    differs = int((table["verdict"] == "differs").sum())
+    print(f"{differs} row(s) differ" if differs else "no row differs")
+    return 1 if differs else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m replication.replicate", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["check", "list", "run", "curve", "summary"])
+    parser.add_argument("command", choices=["check", "list", "run", "curve", "summary", "compare"])
     parser.add_argument("name", nargs="?", help="experiment name (for run)")
     parser.add_argument("--profile", default="cpu")
     parser.add_argument("--only", default="", help="comma-separated experiment names (check, list)")
     parser.add_argument("--results", type=Path, default=Path("results"))
     parser.add_argument("--runs", type=Path, default=Path("runs"))
     parser.add_argument("--started", type=float, default=None, help="UNIX time the replication started (summary)")
+    parser.add_argument("--against", type=Path, default=Path("results"), help="reference results folder (compare)")
     args = parser.parse_args(argv)
     only = [n for n in args.only.split(",") if n]
     try:
         if args.command == "check":
-            experiments = check_plan(args.profile, only)
-            print(f"profile {args.profile}: {len(experiments)} experiment(s), data found for all: "
+            experiments = [e for e in check_plan(args.profile, only) if not data_unavailable(e)]
+            print(f"profile {args.profile}: {len(experiments)} experiment(s) with their data at hand: "
                   + ", ".join(e.name for e in experiments))  # fmt: skip
         elif args.command == "list":
             print("\n".join(e.name for e in check_plan(args.profile, only, check_data=False)))  # `check` did the data
@@ -144,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_one(args.name, args.profile, args.results, args.runs)
         elif args.command == "curve":
             return run_curve(args.profile, args.results, args.runs)
+        elif args.command == "compare":
+            return run_compare(args.profile, args.results, args.against)
         else:
             return run_summary(args.profile, args.results, args.started)
     except ReplicationError as exc:

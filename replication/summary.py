@@ -14,7 +14,8 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import ReplicationError
-from .experiments import load_plan, metrics_path
+from .experiments import finished_metrics, load_plan, metrics_path
+from .figures import plot_histories, plot_vs_paper
 from .files import write_text
 from .tables import TABLES, all_tables, save_table, to_markdown
 
@@ -83,11 +84,29 @@ def write_summary(
     tables = all_tables(results_dir, profile)
     for stem in TABLES:
         save_table(tables[stem], results_dir / stem)
+    draw_figures(results_dir, profile, tables)
     text = results_readme(results_dir, profile, tables, wall_seconds)
     write_text(results_dir / "README.md", text + f"\n<!-- summary inputs: {inputs_digest(results_dir, profile)} -->\n")
     if project_readme:
         update_project_readme(Path(project_readme), tables)
     return tables
+
+
+VS_PAPER, CURVES = Path("figures") / "ours_vs_paper.png", Path("figures") / "mnist_curves.png"
+
+
+def draw_figures(results_dir: Path, profile: str, tables: dict[str, pd.DataFrame]) -> None:
+    """The lead figure (ours minus the paper, row by row) and the MNIST training curves."""
+    rows = pd.concat([tables["nll_mnist"], tables["nll_uci"]], ignore_index=True)
+    if not rows.empty and rows["difference"].notna().any():
+        plot_vs_paper(rows, results_dir / VS_PAPER, f"Test NLL, ours minus the paper's ({profile} profile)")
+    runs = [m for e in load_plan().for_profile(profile) if e.family == "mnist" and (m := finished_metrics(e, results_dir))]
+    if runs:
+        plot_histories(
+            runs,
+            results_dir / CURVES,
+            f"Binarized MNIST: validation NLL per epoch, each run on its own validation ensemble ({profile} profile)",
+        )
 
 
 def results_readme(results_dir: Path, profile: str, tables: dict[str, pd.DataFrame], wall_seconds: float | None) -> str:
@@ -102,7 +121,8 @@ def results_readme(results_dir: Path, profile: str, tables: dict[str, pd.DataFra
         "below the paper), `reproduced` (within 1 nat), `gap` (more than 1 nat above). `reduced CPU stand-in` rows",
         "use narrower layers than the paper and are compared with the paper's row for reference only.",
         "",
-        f"Total training time of the finished experiments (one or two CPU threads each): {compute:.0f} min"
+        f"Measured cost: {compute:.0f} min of training in total over the {len(tables['cost'])} finished experiments (the"
+        " cost table gives each run's time and device)"
         + (
             f"; the last `make replicate` invocation took {wall_seconds / 60:.1f} min of wall time (it skips"
             " finished experiments, so this is the cost of what was left to do)."
@@ -110,9 +130,11 @@ def results_readme(results_dir: Path, profile: str, tables: dict[str, pd.DataFra
             else "."
         ),
         "",
+        *([f"![ours vs the paper]({VS_PAPER.as_posix()})", ""] if (results_dir / VS_PAPER).is_file() else []),
         "## Binarized MNIST",
         "",
         to_markdown(tables["nll_mnist"]),
+        *([f"![MNIST training curves]({CURVES.as_posix()})", ""] if (results_dir / CURVES).is_file() else []),
         "## UCI data sets",
         "",
         to_markdown(tables["nll_uci"]),

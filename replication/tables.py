@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from .experiments import Experiment, finished_metrics, load_plan
+from .experiments import UNAVAILABLE, Experiment, data_unavailable, finished_metrics, load_plan
 from .files import write_text
 
 TABLES = ("nll_mnist", "nll_uci", "ensemble_gain", "cost")  # written as results/<name>.csv and .md
@@ -41,9 +41,12 @@ def masks_text(recipe: dict[str, Any]) -> str:
     return f"{recipe['num_masks'] or 'new per batch'}/{recipe['test_masks']}"
 
 
-def status_of(results_dir: Path, name: str) -> str:
-    failed = results_dir / "failed" / f"{name}.txt"
-    return f"failed: {failed.read_text().strip()}" if failed.is_file() else "not run yet"
+def status_of(results_dir: Path, experiment: Experiment) -> str:
+    """The verdict column of an unfinished experiment: failed, data not available, or not run yet."""
+    failed = results_dir / "failed" / f"{experiment.name}.txt"
+    if failed.is_file():
+        return f"failed: {failed.read_text().strip()}"
+    return UNAVAILABLE if data_unavailable(experiment) else "not run yet"
 
 
 def nll_table(results_dir: str | Path, profile: str, family: str) -> pd.DataFrame:
@@ -64,22 +67,13 @@ def nll_table(results_dir: str | Path, profile: str, family: str) -> pd.DataFram
             "paper row": paper_row,
             "paper NLL": paper_nll,
             "difference": None,
-            "verdict": status_of(results_dir, experiment.name),
+            "verdict": status_of(results_dir, experiment),
         }
         if metrics is not None:
             ours = metrics["test_nll"]["nats"]
-            row.update({"test NLL": round(ours, 2), "stderr": round(metrics["test_nll"]["stderr"], 2)})
-            row.update({"difference": round(ours - paper_nll, 2), "verdict": verdict(ours, paper_nll)})
+            row.update({"test NLL": ours, "stderr": metrics["test_nll"]["stderr"]})
+            row.update({"difference": ours - paper_nll, "verdict": verdict(ours, paper_nll)})
         rows.append(row)
-    if family == "uci" and rows:
-        covered = {row["data set"] for row in rows}
-        for data in plan.paper["uci"]:
-            if data == "table" or data in covered:
-                continue
-            for variant in ("single", "mask_sampling"):
-                paper_row, paper_nll = plan.reference(f"uci.{data}.{variant}")
-                rows.append({"experiment": "-", "data set": data, "paper row": paper_row, "paper NLL": paper_nll,
-                             "verdict": "data not available here"})  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -102,9 +96,9 @@ def cost_table(results_dir: str | Path, profile: str) -> pd.DataFrame:
             "epochs": metrics["epochs"],
             "best epoch": metrics["best_epoch"],
             "stopped by": stop_reason(metrics),
-            "s/epoch": round(metrics["seconds_per_epoch"], 2),
-            "train min": round(metrics["train_seconds"] / 60, 1),
-            "eval s": round(metrics["eval_seconds"], 1),
+            "s/epoch": metrics["seconds_per_epoch"],
+            "train min": metrics["train_seconds"] / 60,
+            "eval s": metrics["eval_seconds"],
             "device": metrics["device"],
         })  # fmt: skip
     return pd.DataFrame(rows)
@@ -158,11 +152,11 @@ def ensemble_gain_table(results_dir: str | Path, profile: str) -> pd.DataFrame:
             "architecture": architecture_text(experiment),
             "resampled": resampled_text(experiment.recipe),
             "masks (train/test)": masks_text(experiment.recipe),
-            "ensemble test NLL": round(ensemble, 2),
+            "ensemble test NLL": ensemble,
             "1-mask twin": twin.name,
-            "twin test NLL": round(single, 2),
-            "gain (nats)": round(single - ensemble, 2),
-            "paper's gain": round(paper_1 - paper_k, 2),
+            "twin test NLL": single,
+            "gain (nats)": single - ensemble,
+            "paper's gain": paper_1 - paper_k,
             f"claim (gain >= {claim:g})": claim_status(single - ensemble, paper_1 - paper_k, claim),
         })  # fmt: skip
     return pd.DataFrame(rows)
@@ -172,22 +166,27 @@ def experiment_summary(metrics: dict[str, Any]) -> pd.DataFrame:
     """One experiment's result next to the paper's number (for its notebook)."""
     ours, paper = metrics["test_nll"]["nats"], metrics["paper"]["nll"]
     return pd.DataFrame([{
-        "experiment": metrics["name"], "split": metrics["split"], "test NLL": round(ours, 2),
-        "stderr": round(metrics["test_nll"]["stderr"], 2), "valid NLL": round(metrics["valid_nll"]["nats"], 2),
-        "paper row": metrics["paper"]["row"], "paper NLL": paper, "difference": round(ours - paper, 2),
+        "experiment": metrics["name"], "split": metrics["split"], "test NLL": ours,
+        "stderr": metrics["test_nll"]["stderr"], "valid NLL": metrics["valid_nll"]["nats"],
+        "paper row": metrics["paper"]["row"], "paper NLL": paper, "difference": ours - paper,
         "verdict": verdict(ours, paper), "architecture": metrics["architecture"], "epochs": metrics["epochs"],
-        "best epoch": metrics["best_epoch"], "train min": round(metrics["train_seconds"] / 60, 1),
+        "best epoch": metrics["best_epoch"], "train min": metrics["train_seconds"] / 60,
     }])  # fmt: skip
 
 
+def number_format(column: str) -> str:
+    """Fixed decimals: three for standard errors, one for minutes and seconds of evaluation, two otherwise."""
+    if "stderr" in column or "± " in column:
+        return ".3f"
+    return ".1f" if column in ("train min", "eval s") else ".2f"
+
+
 def to_markdown(frame: pd.DataFrame) -> str:
-    """A GitHub Markdown table (no extra dependency)."""
+    """A GitHub Markdown table with fixed decimals (pandas' ``to_markdown``, through tabulate)."""
     if frame.empty:
         return "_(no rows)_\n"
-    cells = frame.astype(object).where(frame.notna(), "")
-    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
-    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in cells.itertuples(index=False)]
-    return "\n".join(lines) + "\n"
+    formats = tuple(number_format(str(c)) for c in frame.columns)
+    return frame.to_markdown(index=False, floatfmt=formats, missingval="") + "\n"
 
 
 def save_table(frame: pd.DataFrame, stem: Path) -> None:
@@ -206,3 +205,34 @@ def all_tables(results_dir: str | Path, profile: str) -> dict[str, pd.DataFrame]
     }
     assert tuple(tables) == TABLES
     return tables
+
+
+AGREES_WITHIN = 2.0  # standard errors of the difference
+
+
+def compare_table(rerun_dir: str | Path, reference_dir: str | Path, profile: str) -> pd.DataFrame:
+    """Every experiment of ``profile``: the rerun's test NLL against the reference folder's, with a verdict.
+
+    The difference's uncertainty is the two standard errors combined (``sqrt(se1^2 + se2^2)``); a rerun *agrees*
+    when it lies within two of them.  A rerun on the same machine with the same recipe and seed reproduces the
+    number exactly; another machine or seed moves it by run-to-run noise, which this does not bound.
+    """
+    rows = []
+    for experiment in load_plan().for_profile(profile):
+        rerun, reference = (finished_metrics(experiment, d) for d in (rerun_dir, reference_dir))
+        row = {"experiment": experiment.name, "reference NLL": None, "rerun NLL": None, "difference": None,
+               "stderr of difference": None, "verdict": "in neither"}  # fmt: skip
+        if reference is not None:
+            row["reference NLL"] = reference["test_nll"]["nats"]
+        if rerun is not None:
+            row["rerun NLL"] = rerun["test_nll"]["nats"]
+        if rerun is not None and reference is not None:
+            difference = rerun["test_nll"]["nats"] - reference["test_nll"]["nats"]
+            stderr = (rerun["test_nll"]["stderr"] ** 2 + reference["test_nll"]["stderr"] ** 2) ** 0.5
+            agrees = abs(difference) <= AGREES_WITHIN * stderr
+            row.update({"difference": difference, "stderr of difference": stderr,
+                        "verdict": ("identical" if difference == 0 else "agrees") if agrees else "differs"})  # fmt: skip
+        elif rerun is not None or reference is not None:
+            row["verdict"] = "only in the rerun" if rerun is not None else "not in the rerun"
+        rows.append(row)
+    return pd.DataFrame(rows)

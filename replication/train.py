@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import math
 import os
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -13,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm import tqdm
 
 from .checkpoints import FORMAT, read_checkpoint
 from .config import OPTIMIZERS, MADEConfig, TrainConfig
@@ -23,6 +21,7 @@ from .errors import CheckpointError, TrainingError
 from .evaluate import evaluate_nll
 from .files import save_torch
 from .made import MADE
+from .progress import Progress
 
 __all__ = ["OPTIMIZERS", "TrainConfig", "TrainResult", "Trainer", "fit", "make_optimizer"]
 
@@ -178,9 +177,7 @@ class Trainer:
         if self.checkpoint_path is not None and self.checkpoint_path.exists():
             self.load_state(read_checkpoint(self.checkpoint_path))
         cfg = self.config
-        interactive = sys.stderr.isatty()
-        bar = tqdm(total=cfg.max_epochs, initial=self.epoch, disable=not self.progress, unit="epoch",
-                   dynamic_ncols=interactive, mininterval=0.1 if interactive else 15.0)  # fmt: skip
+        progress = Progress(self.progress, self.epoch)
         while not self.stops_here():
             started = time.perf_counter()
             train_nll = self.train_epoch()
@@ -193,13 +190,11 @@ class Trainer:
                 self.best = {"epoch": self.epoch, "valid_nll": valid_nll, "state": copy.deepcopy(self.model.state_dict())}
             self.history.append({"epoch": self.epoch, "train_nll": train_nll, "valid_nll": valid_nll})
             self.save()
-            bar.update(1)
-            bar.set_postfix(
-                train=f"{train_nll:.2f}", valid=f"{valid_nll:.2f}", best=f"{self.best['valid_nll']:.2f}@{self.best['epoch']}"
-            )
+            progress.epoch(self.epoch, train_nll, valid_nll, self.best, self.seconds / self.epoch)
             if on_epoch_end is not None:
                 on_epoch_end(self)
-        bar.close()
+        why = f"no better validation NLL for {cfg.patience} epochs" if self.patience_over() else f"epoch cap {cfg.max_epochs}"
+        progress.close(self.epoch, self.best, why)
         self.model.load_state_dict(self.best["state"])
         return TrainResult(
             epochs=self.epoch,

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
 import os
 import shutil
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -122,39 +125,48 @@ def test_wrong_length_key(tmp_path):
     assert "train_length" in error_of(str(write_npz(tmp_path / "l.npz", train_length=np.int32(3))))
 
 
-def fake_info(monkeypatch, tmp_path, sha256):
-    info = DatasetInfo("dna", 6, (20, 8, 8), "https://example.invalid/dna.npz", sha256)
+def fake_info(monkeypatch, tmp_path, sha256, url="http://127.0.0.1:9/dna.npz"):
+    info = DatasetInfo("dna", 6, (20, 8, 8), url, sha256)
     monkeypatch.setattr(data_module, "registry", lambda: {"dna": info})
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MADE_DATA_DIR", raising=False)
     return info
 
 
-def test_download_is_verified_and_saved(tmp_path, monkeypatch):
-    source = write_npz(tmp_path / "upstream.npz")
-    fake_info(monkeypatch, tmp_path, data_module.sha256_of(source))
-    monkeypatch.setattr(data_module.urllib.request, "urlretrieve", lambda url, dest: shutil.copy(source, dest))
+@pytest.fixture
+def upstream(tmp_path):
+    """A real HTTP server on the loopback interface serving ``upstream/dna.npz`` (the download goes through pooch)."""
+    folder = tmp_path / "upstream"
+    folder.mkdir()
+    source = write_npz(folder / "dna.npz")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield source, f"http://127.0.0.1:{server.server_address[1]}/dna.npz"
+    server.shutdown()
+
+
+def test_download_is_verified_and_saved(tmp_path, monkeypatch, upstream):
+    source, url = upstream
+    fake_info(monkeypatch, tmp_path, data_module.sha256_of(source), url)
     ds = load_dataset("dna")
-    assert Path("data/dna.npz").is_file() and ds.dim == 6
+    assert Path("data/dna.npz").is_file() and ds.dim == 6 and ds.sha256 == data_module.sha256_of(source)
 
 
-def test_download_with_wrong_checksum_is_rejected(tmp_path, monkeypatch):
-    source = write_npz(tmp_path / "upstream.npz")
-    fake_info(monkeypatch, tmp_path, "0" * 64)
-    monkeypatch.setattr(data_module.urllib.request, "urlretrieve", lambda url, dest: shutil.copy(source, dest))
+def test_download_with_wrong_checksum_is_rejected(tmp_path, monkeypatch, upstream):
+    _, url = upstream
+    fake_info(monkeypatch, tmp_path, "0" * 64, url)
     assert "SHA-256" in error_of(lambda: load_dataset("dna"))
     assert not Path("data/dna.npz").exists()
 
 
 def test_failed_download_explains_how_to_get_the_data(tmp_path, monkeypatch):
-    fake_info(monkeypatch, tmp_path, None)
-
-    def offline(url, dest):
-        raise OSError("network is unreachable")
-
-    monkeypatch.setattr(data_module.urllib.request, "urlretrieve", offline)
+    fake_info(monkeypatch, tmp_path, None, "http://127.0.0.1:9/dna.npz")  # nothing listens on port 9
     message = error_of(lambda: load_dataset("dna"))
-    assert "download" in message and "MADE_DATA_DIR" in message and "unreachable" in message
+    assert "download" in message and "MADE_DATA_DIR" in message and "failed" in message
+    assert not Path("data/dna.npz").exists()
 
 
 @pytest.mark.parametrize("name", sorted(n for n, info in registry().items() if info.sha256))

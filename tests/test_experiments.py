@@ -83,10 +83,13 @@ def test_verdicts():
     assert verdict(88.0, 88.4) == "reproduced" and verdict(86.0, 88.4) == "better" and verdict(90.0, 88.4) == "gap"
 
 
-def test_unavailable_uci_sets_keep_their_rows(tmp_path):
+def test_rcv1_and_web_are_experiments_reported_as_unavailable_offline(tmp_path, monkeypatch):
+    monkeypatch.setenv("MADE_DATA_DIR", str(Path(__file__).resolve().parents[2] / "shared" / "data"))
+    monkeypatch.chdir(tmp_path)  # no ./data/ folder here
     table = nll_table(tmp_path, "cpu", "uci")
     missing = table[table["data set"].isin(["rcv1", "web"])]
-    assert len(missing) == 4 and set(missing["verdict"]) == {"data not available here"}
+    assert len(missing) == 4 and set(missing["verdict"]) == {"not run: data not available offline"}
+    assert set(missing["experiment"]) == {"uci_rcv1_single", "uci_rcv1_masks", "uci_web_single", "uci_web_masks"}
     assert set(table[table["data set"] == "dna"]["verdict"]) == {"not run yet"}
 
 
@@ -127,7 +130,8 @@ def test_ensemble_gain_is_twin_minus_ensemble_and_judged_against_the_claim(tmp_p
     table = ensemble_gain_table(tmp_path, "cpu")
     assert list(table["K-mask experiment"]) == ["mnist_1x500_32masks"]
     row = table.iloc[0]
-    assert row["gain (nats)"] == 1.6 and row["paper's gain"] == 1.76 and row["claim (gain >= 1.5)"] == "met"
+    assert row["gain (nats)"] == pytest.approx(1.6) and row["paper's gain"] == pytest.approx(1.76)
+    assert row["claim (gain >= 1.5)"] == "met"
     assert claim_status(1.4, 1.76, 1.5) == "not met" and claim_status(-4.0, -1.7, 1.5).startswith("n/a")
 
 
@@ -150,10 +154,10 @@ def test_missing_data_stops_before_training(tmp_path, monkeypatch):
     monkeypatch.setenv("MADE_DATA_DIR", str(tmp_path / "empty"))
     from replication import data as data_module
 
-    def offline(url, dest):
+    def offline(url, sha256, dest):
         raise OSError("no network")
 
-    monkeypatch.setattr(data_module.urllib.request, "urlretrieve", offline)
+    monkeypatch.setattr(data_module, "fetch", offline)
     with pytest.raises(DataError, match="not found"):
         check_plan("cpu", ["mnist_1x500_1mask"])
 

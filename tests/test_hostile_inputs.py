@@ -22,6 +22,7 @@ from replication.__main__ import main
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = ["--hidden-sizes", "16", "--max-epochs", "2", "--no-progress"]
+NO_SUCH_CUDA = f"cuda:{torch.cuda.device_count()}" if torch.cuda.is_available() else "cuda"
 
 
 def npz(path: Path, rows: tuple[int, int, int] = (60, 20, 20), dim: int = 12, seed: int = 0) -> Path:
@@ -93,6 +94,7 @@ def test_a_crafted_file_is_refused_and_runs_no_code(file, tmp_path, trained, dat
         (["--hidden-sizes", "0"], "hidden_sizes must be"),
         (["--device", "bogus"], "device 'bogus'"),
         (["--device", "cuda:99"], "cuda:99"),
+        (["--device", NO_SUCH_CUDA], NO_SUCH_CUDA),  # plain "cuda" where this machine has none
         (["--hidden-sizes", "2000000", "2000000"], "use smaller hidden_sizes"),
     ],
 )

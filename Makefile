@@ -7,12 +7,12 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 MADE_DATA_DIR ?= $(firstword $(wildcard $(abspath ../shared/data)) $(abspath data))
 export MADE_DATA_DIR
 
-.PHONY: help install test lint format clean-venv replicate experiments compare lab bench
+.PHONY: help install test lint format clean-venv replicate replicate-direct experiments compare lab bench
 .DEFAULT_GOAL := help
 
 help: ## list the targets (plain `make` starts nothing long)
 	@echo "MADE replication. Usage: make TARGET [PROFILE=cpu|paper|smoke] [RESULTS=folder] [-j N]"
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  \1\t\2/' | expand -t 14
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-17s %s\n", $$1, $$2}'
 
 # ---- replication: `make replicate [PROFILE=cpu] [-j N]`; finished experiments are skipped, interrupted ones resume
 PROFILE ?= cpu
@@ -20,16 +20,23 @@ RESULTS ?= results
 RUNS ?= runs
 ONLY ?=
 AGAINST ?= results
+PARALLEL ?= 4
+ENGINE ?= local
+RAY_THREADS ?= 1
 # -j N: each parallel experiment gets an equal share of the cores. Expanded in the recipe (`=`, not `:=`):
 # GNU make adds -jN to MAKEFLAGS only after parsing, so a `:=` here would always see one job.
 JOBS = $(or $(patsubst -j%,%,$(filter -j%,$(MAKEFLAGS))),1)
 THREADS = $(shell n=$$(( $$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc) / $(JOBS) )); [ $$n -ge 1 ] && echo $$n || echo 1)
 REPLICATE := $(PY) -m replication.replicate --profile $(PROFILE) --results $(RESULTS) --runs $(RUNS)
 
-replicate: install ## rerun the profile's experiments into RESULTS (skips finished ones, resumes interrupted ones)
+replicate: install ## rerun the profile's experiments into RESULTS (skips finished ones, resumes interrupted ones); ENGINE=ray for Ray
 	@$(REPLICATE) check --only "$(ONLY)"
 	@mkdir -p $(RUNS) && date +%s > $(RUNS)/.started-$(PROFILE).$$$$ && mv $(RUNS)/.started-$(PROFILE).$$$$ $(RUNS)/started-$(PROFILE)
+ifeq ($(ENGINE),ray)
+	@$(PY) -m replication.ray_engine --profile $(PROFILE) --results $(RESULTS) --runs $(RUNS) --only "$(ONLY)" --threads $(RAY_THREADS)
+else
 	@$(MAKE) --no-print-directory experiments
+endif
 	@$(REPLICATE) curve
 	@$(REPLICATE) summary --started $$(cat $(RUNS)/started-$(PROFILE))
 
@@ -39,6 +46,10 @@ experiments: $(addprefix experiment/,$(EXPERIMENTS))
 experiment/%: FORCE
 	@OMP_NUM_THREADS=$(THREADS) $(REPLICATE) run $*
 FORCE:
+
+replicate-direct: install ## the profile without papermill, PARALLEL experiments at once (GPU machines); ARCHIVE=x.tar.gz packs the results
+	$(PY) -m replication.direct --profile $(PROFILE) --results $(RESULTS) --runs $(RUNS) --only "$(ONLY)" \
+		--parallel $(PARALLEL) $(if $(ARCHIVE),--archive $(ARCHIVE))
 
 compare: install ## compare a rerun (RESULTS=folder) with the committed results (AGAINST=results), row by row
 	@$(PY) -m replication.replicate compare --profile $(PROFILE) --results $(RESULTS) --against $(AGAINST)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sys
 import tomllib
 from dataclasses import dataclass, field
@@ -30,7 +31,8 @@ from .files import write_json
 from .made import MADE
 from .runs import train_run
 
-INFO_FIELDS = {"profiles", "dataset", "paper", "architecture", "note"}
+INFO_FIELDS = {"profiles", "dataset", "paper", "architecture", "note", "seeds"}
+SEED_RUN = re.compile(r"^(?P<row>.+)-seed(?P<seed>\d+)$")
 NOT_IN_IDENTITY = {"max_epochs"}  # a raised cap continues the same run
 UNAVAILABLE = "not run: data not available offline"
 
@@ -47,6 +49,11 @@ class Experiment:
     recipe: dict[str, Any]  # every field of the configuration dataclasses (config.recipe_fields)
     profiles: tuple[str, ...]
     subset: int | None = None  # rows per split (smoke profile)
+    row: str = ""  # the plan entry this run belongs to: ``name`` for its first seed, ``ROW-seedN`` for the others
+
+    def __post_init__(self) -> None:
+        if not self.row:
+            object.__setattr__(self, "row", self.name)
 
     @property
     def family(self) -> str:
@@ -93,24 +100,49 @@ class Plan:
         return f"{data}: {label}", float(self.paper["uci"][data][variant])
 
     def experiment(self, name: str, profile: str) -> Experiment:
-        if name not in self.experiments:
-            raise ReplicationError(f"unknown experiment {name!r}; known: {', '.join(self.experiments)}")
+        """The run ``name``: a plan entry (its first seed), or ``ENTRY-seedN`` for another of its seeds."""
         self.check_profile(profile)
-        entry, settings = self.experiments[name], self.profiles[profile]
+        if name in self.experiments:
+            return self.seed_runs(name, profile)[0]
+        match = SEED_RUN.match(name)
+        if match and match["row"] in self.experiments:
+            for run in self.seed_runs(match["row"], profile)[1:]:
+                if run.name == name:
+                    return run
+        raise ReplicationError(f"unknown experiment {name!r}; known: {', '.join(self.experiments)}")
+
+    def seed_runs(self, row: str, profile: str) -> list[Experiment]:
+        """Every run of plan entry ``row`` in ``profile``: its recipe with seeds ``seed, seed + 1, ...`` (the entry's
+        ``seeds``: a count, or a count per profile); the first run keeps the entry's name."""
+        entry, settings = self.experiments[row], self.profiles[profile]
         recipe = {**default_recipe(), **self.defaults, **{k: v for k, v in entry.items() if k not in INFO_FIELDS}}
         recipe.update(settings.get("overrides", {}))
-        return Experiment(
-            name=name, dataset=entry["dataset"], paper=entry["paper"], architecture=entry["architecture"],
-            note=entry.get("note", ""), recipe=recipe, profiles=tuple(entry["profiles"]), subset=settings.get("subset"),
-        )  # fmt: skip
+        seeds = entry.get("seeds", 1)
+        count = seeds.get(profile, 1) if isinstance(seeds, dict) else seeds
+        if not isinstance(count, int) or count < 1:
+            raise ConfigError(f"experiments.toml: {row} has seeds = {seeds!r}; give a positive count (or one per profile)")
+        runs = []
+        for i in range(count):
+            seed = recipe["seed"] + i
+            runs.append(Experiment(
+                name=row if i == 0 else f"{row}-seed{seed}", dataset=entry["dataset"], paper=entry["paper"],
+                architecture=entry["architecture"], note=entry.get("note", ""), recipe={**recipe, "seed": seed},
+                profiles=tuple(entry["profiles"]), subset=settings.get("subset"), row=row,
+            ))  # fmt: skip
+        return runs
 
     def check_profile(self, profile: str) -> None:
         if profile not in self.profiles:
             raise ReplicationError(f"unknown profile {profile!r}; use one of {', '.join(self.profiles)}")
 
     def for_profile(self, profile: str) -> list[Experiment]:
+        """Every run of the profile: each entry's seeds, in plan order (the grid ``make replicate`` trains)."""
+        return [run for row in self.rows(profile) for run in self.seed_runs(row.name, profile)]
+
+    def rows(self, profile: str) -> list[Experiment]:
+        """One run per plan entry of the profile (its first seed): the rows of the tables."""
         self.check_profile(profile)
-        return [self.experiment(n, profile) for n, e in self.experiments.items() if profile in e["profiles"]]
+        return [self.seed_runs(n, profile)[0] for n, e in self.experiments.items() if profile in e["profiles"]]
 
 
 @cache
@@ -142,14 +174,14 @@ def check_plan(profile: str, names: list[str] | None = None, check_data: bool = 
     are at hand, downloading what is missing."""
     plan = load_plan()
     experiments = plan.for_profile(profile)
-    if names:
-        known = {e.name for e in experiments}
+    if names:  # a plan entry's name selects all its seeds
+        known = {e.name for e in experiments} | {e.row for e in experiments}
         missing = [n for n in names if n not in known]
         if missing:
             raise ReplicationError(
                 f"experiment(s) {', '.join(missing)} not in profile {profile!r}; it has: {', '.join(sorted(known))}"
             )
-        experiments = [e for e in experiments if e.name in names]
+        experiments = [e for e in experiments if e.name in names or e.row in names]
     for dataset in sorted({e.dataset for e in experiments} if check_data else ()):
         try:
             locate(dataset)  # DataError (clear, one line) when the data can be neither found nor downloaded

@@ -53,6 +53,16 @@ def write_text(path: str | os.PathLike, text: str) -> bool:
     return True
 
 
+def write_bytes(path: str | os.PathLike, content: bytes) -> bool:
+    """Write ``content`` atomically unless ``path`` already holds exactly it; return whether it was written."""
+    path = Path(path)
+    if path.is_file() and path.read_bytes() == content:
+        return False
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(content)
+    return True
+
+
 def write_json(obj: Any, path: str | os.PathLike) -> bool:
     """Write ``obj`` as indented JSON (atomically, only when it changed)."""
     return write_text(path, json.dumps(obj, indent=2) + "\n")

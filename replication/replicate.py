@@ -124,6 +124,10 @@ def run_one(name: str, profile: str, results: Path, runs: Path) -> int:
 def run_curve(profile: str, results: Path, runs: Path) -> int:
     """Draw the masks curve unless it is current."""
     with locked(lock_file(results, "masks_curve"), f"the masks curve of {results}", wait=True):
+        chosen, finished = curve.curve_models(load_plan(), profile, results)
+        if not finished:
+            print(f"[skip] masks curve: none of {', '.join(e.name for e in chosen)} has finished")
+            return 0
         notebook = results / "notebooks" / "masks_curve.ipynb"
         if drawn_from_current_template(notebook, "masks_curve.ipynb") and curve.is_current(profile, results):
             print("[skip] masks curve: up to date")

@@ -75,13 +75,19 @@ def train_run(
             "valid_nll": valid.as_dict(),
             "test_nll": test.as_dict(),
             "history": result.history,
-            "device": str(model.output.weight.device),
+            "device": device_name(model.output.weight.device),
+            "float32_matmul_precision": torch.get_float32_matmul_precision(),  # "highest": plain fp32, no TF32
             "torch": torch.__version__,
             "machine": f"{platform.machine()} {os.cpu_count()} cpus",
         }
         write_model(out / MODEL, asdict(model_config), model.state_dict(), data.fingerprint())
         write_json(metrics, out / METRICS)
     return model, metrics
+
+
+def device_name(device: torch.device) -> str:
+    """``cpu``, or ``cuda (<GPU name>)`` so that the cost table says which GPU."""
+    return f"cuda ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else str(device)
 
 
 def load_model(run_dir: str | os.PathLike, device: str | None = None) -> MADE:

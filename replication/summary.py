@@ -50,8 +50,8 @@ def is_current(results_dir: str | Path, profile: str) -> bool:
 
 def headline(tables: dict[str, pd.DataFrame]) -> str:
     """The compact results block for the project README."""
-    columns = ["experiment", "masks (train/test)", "test NLL", "stderr", "paper row", "paper NLL", "difference", "verdict",
-               "vs paper"]  # fmt: skip
+    columns = ["experiment", "masks (train/test)", "seeds", "test NLL", "sd over seeds", "stderr", "paper row", "paper NLL",
+               "difference", "verdict", "vs paper"]  # fmt: skip
     parts = []
     for title, key in (("Binarized MNIST", "nll_mnist"), ("UCI", "nll_uci")):
         frame = tables[key]
@@ -152,6 +152,9 @@ def results_readme(results_dir: Path, profile: str, tables: dict[str, pd.DataFra
     if samples:
         lines += ["## Samples (exact ancestral samples, 10x10 grids)", ""]
         lines += [f"**{p.stem}**\n\n![{p.stem}](samples/{p.name})\n" for p in samples]
+    commands = plan.profiles[profile].get("commands", [])
+    if commands:
+        lines += ["## How to run this profile", ""] + [f"- {c}" for c in commands] + [""]
     differences = plan.profiles[profile].get("differences", [])
     if differences:
         lines += ["## What still differs from the official code", ""] + [f"- {d}" for d in differences] + [""]

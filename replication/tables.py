@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -50,28 +51,34 @@ def status_of(results_dir: Path, experiment: Experiment) -> str:
 
 
 def nll_table(results_dir: str | Path, profile: str, family: str) -> pd.DataFrame:
-    """One row per experiment of ``family`` ("mnist" or "uci") in ``profile``, next to the paper's number."""
+    """One row per plan entry of ``family`` ("mnist" or "uci") in ``profile``, next to the paper's number: the mean
+    test NLL over its finished seeds, their standard deviation, and one run's standard error over test examples."""
     results_dir, plan = Path(results_dir), load_plan()
     rows = []
-    for experiment in (e for e in plan.for_profile(profile) if e.family == family):
+    for experiment in (e for e in plan.rows(profile) if e.family == family):
         paper_row, paper_nll = plan.reference(experiment.paper)
-        metrics = finished_metrics(experiment, results_dir)
+        runs = plan.seed_runs(experiment.name, profile)
+        finished = [m for m in (finished_metrics(run, results_dir) for run in runs) if m is not None]
         row = {
             "experiment": experiment.name,
             "data set": experiment.dataset,
             "architecture": architecture_text(experiment),
             "vs paper": ARCHITECTURE_VS_PAPER[experiment.architecture],
             "masks (train/test)": masks_text(experiment.recipe),
+            "seeds": len(finished),
             "test NLL": None,
+            "sd over seeds": None,
             "stderr": None,
             "paper row": paper_row,
             "paper NLL": paper_nll,
             "difference": None,
             "verdict": status_of(results_dir, experiment),
         }
-        if metrics is not None:
-            ours = metrics["test_nll"]["nats"]
-            row.update({"test NLL": ours, "stderr": metrics["test_nll"]["stderr"]})
+        if finished:
+            nlls = [m["test_nll"]["nats"] for m in finished]
+            ours = statistics.fmean(nlls)
+            row.update({"test NLL": ours, "stderr": finished[0]["test_nll"]["stderr"]})
+            row.update({"sd over seeds": statistics.stdev(nlls) if len(nlls) > 1 else None})
             row.update({"difference": ours - paper_nll, "verdict": verdict(ours, paper_nll)})
         rows.append(row)
     return pd.DataFrame(rows)
@@ -136,7 +143,7 @@ def ensemble_gain_table(results_dir: str | Path, profile: str) -> pd.DataFrame:
     claim = float(plan.curve["claim_nats"])
     experiments = plan.for_profile(profile)
     rows = []
-    for experiment in experiments:
+    for experiment in plan.rows(profile):
         if experiment.recipe["num_masks"] == 1:
             continue
         twin = one_mask_twin(experiment, experiments)
@@ -176,7 +183,7 @@ def experiment_summary(metrics: dict[str, Any]) -> pd.DataFrame:
 
 def number_format(column: str) -> str:
     """Fixed decimals: three for standard errors, one for minutes and seconds of evaluation, two otherwise."""
-    if "stderr" in column or "± " in column:
+    if "stderr" in column or "sd over" in column:
         return ".3f"
     return ".1f" if column in ("train min", "eval s") else ".2f"
 

@@ -236,6 +236,11 @@ def test_a_failing_curve_without_a_message_is_recorded(tmp_path, monkeypatch):
         raise RuntimeError()
 
     monkeypatch.setattr(replicate, "execute", fail)
+    assert replicate.run_curve("smoke", tmp_path, tmp_path / "runs") == 0  # no curve model finished: nothing to draw
+    assert not (tmp_path / "failed" / "masks_curve.txt").exists()
+    experiment = PLAN.experiment("mnist_1x500_32masks", "smoke")
+    write_json({"identity": experiment.identity(), "stopped_early": True, "test_nll": {"nats": 90.0}},
+               tmp_path / "metrics" / "mnist_1x500_32masks.json")  # fmt: skip
     assert replicate.run_curve("smoke", tmp_path, tmp_path / "runs") == 0
     assert (tmp_path / "failed" / "masks_curve.txt").read_text().strip() == "RuntimeError"
 
@@ -244,3 +249,22 @@ def test_masks_curve_without_a_finished_model_names_the_profiles_own_models(tmp_
     with pytest.raises(ReplicationError, match="masks curve needs one of") as error:
         masks_curve("paper", tmp_path, tmp_path / "runs")
     assert "paper_mnist_1x8000_32masks_cpu" in str(error.value) and "mnist_1x500_32masks," not in str(error.value)
+
+
+def test_a_row_with_several_seeds_expands_into_runs_with_consecutive_seeds():
+    runs = PLAN.seed_runs("uci_dna_single", "smoke")
+    assert [r.name for r in runs] == ["uci_dna_single", "uci_dna_single-seed1235"]
+    assert [r.recipe["seed"] for r in runs] == [1234, 1235] and {r.row for r in runs} == {"uci_dna_single"}
+    assert PLAN.experiment("uci_dna_single-seed1235", "smoke") == runs[1]
+    assert [r.name for r in PLAN.seed_runs("uci_dna_single", "cpu")] == ["uci_dna_single"]  # one seed in the cpu profile
+    with pytest.raises(ReplicationError, match="unknown experiment"):
+        PLAN.experiment("uci_dna_single-seed9999", "smoke")
+    assert [e.name for e in check_plan("smoke", ["uci_dna_single"], check_data=False)] == [r.name for r in runs]
+
+
+def test_the_table_gives_the_mean_and_spread_over_seeds(tmp_path):
+    for run, nll in zip(PLAN.seed_runs("uci_dna_single", "smoke"), (80.0, 82.0)):
+        metrics = {"identity": run.identity(), "stopped_early": True, "test_nll": {"nats": nll, "stderr": 0.3}}
+        write_json(metrics, tmp_path / "metrics" / f"{run.name}.json")
+    row = nll_table(tmp_path, "smoke", "uci").set_index("experiment").loc["uci_dna_single"]
+    assert row["seeds"] == 2 and row["test NLL"] == pytest.approx(81.0) and row["sd over seeds"] == pytest.approx(2**0.5)

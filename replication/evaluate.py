@@ -43,10 +43,14 @@ def log_likelihoods(model: MADE, data: torch.Tensor, n_masks: int = 1, batch_siz
     return torch.cat(chunks)
 
 
-def evaluate_nll(model: MADE, data: torch.Tensor, n_masks: int = 1, batch_size: int = 1000) -> NLL:
-    """NLL of ``data`` under the model (an ensemble over ``n_masks`` masks when > 1)."""
-    nll = -log_likelihoods(model, data, n_masks, batch_size)
+def summarize(nll: torch.Tensor, dim: int, n_masks: int) -> NLL:
+    """Mean, standard error and bits/dim of per-example NLLs (nats) of ``dim``-dimensional data."""
     n = nll.numel()
     stderr = float(nll.std(unbiased=True)) / math.sqrt(n) if n > 1 else float("nan")
     mean = float(nll.mean())
-    return NLL(mean, stderr, mean / (data.shape[1] * math.log(2)), n, n_masks)
+    return NLL(mean, stderr, mean / (dim * math.log(2)), n, n_masks)
+
+
+def evaluate_nll(model: MADE, data: torch.Tensor, n_masks: int = 1, batch_size: int = 1000) -> NLL:
+    """NLL of ``data`` under the model (an ensemble over ``n_masks`` masks when > 1)."""
+    return summarize(-log_likelihoods(model, data, n_masks, batch_size), data.shape[1], n_masks)

@@ -27,9 +27,9 @@ from .config import EvalConfig, MADEConfig, TrainConfig, check_recipe_keys, conf
 from .data import BinaryDataset, is_local, load_dataset, locate, registry
 from .errors import ConfigError, DataError, ReplicationError
 from .figures import save_grid
-from .files import write_json
+from .files import write_bytes, write_json
 from .made import MADE
-from .runs import train_run
+from .runs import PER_EXAMPLE, train_run
 
 INFO_FIELDS = {"profiles", "dataset", "paper", "architecture", "note", "seeds"}
 SEED_RUN = re.compile(r"^(?P<row>.+)-seed(?P<seed>\d+)$")
@@ -98,6 +98,16 @@ class Plan:
         data, variant = rest
         label = "MADE" if variant == "single" else "MADE mask sampling"
         return f"{data}: {label}", float(self.paper["uci"][data][variant])
+
+    def reference_units(self, key: str) -> int | None:
+        """Hidden units per layer of a paper reference (None for the UCI table, whose widths are not restated)."""
+        family, *rest = key.split(".")
+        return self.paper["mnist"][rest[0]].get("units") if family == "mnist" else None
+
+    def comparable(self, experiment: Experiment) -> bool:
+        """Whether the experiment has the width of its paper reference (else it is shown for context only)."""
+        units = self.reference_units(experiment.paper)
+        return units is None or units == max(experiment.recipe["hidden_sizes"])
 
     def experiment(self, name: str, profile: str) -> Experiment:
         """The run ``name``: a plan entry (its first seed), or ``ENTRY-seedN`` for another of its seeds."""
@@ -203,6 +213,11 @@ def metrics_path(results_dir: str | Path, name: str) -> Path:
     return Path(results_dir) / "metrics" / f"{name}.json"
 
 
+def per_example_path(results_dir: str | Path, name: str) -> Path:
+    """Per-example test NLLs of a finished experiment (float32 ``.npy``), for paired comparisons."""
+    return Path(results_dir) / "per_example" / f"{name}.npy"
+
+
 def finished_metrics(experiment: Experiment, results_dir: str | Path) -> dict[str, Any] | None:
     """The metrics of this experiment (same data and recipe) in ``results_dir``, or None; a run that stopped at a
     lower epoch cap than the recipe's is not finished (raising the cap continues it)."""
@@ -256,7 +271,8 @@ def run_experiment(
     )  # fmt: skip
     if data.image_shape is not None:
         metrics["samples"] = write_samples(model, data, results_dir / "samples" / f"{name}.png", name)
-    write_json(metrics, metrics_path(results_dir, name))
+    write_bytes(per_example_path(results_dir, name), (run_dir / PER_EXAMPLE).read_bytes())
+    write_json(metrics, metrics_path(results_dir, name))  # last: it marks the experiment as finished
     return metrics
 
 

@@ -43,16 +43,6 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
         tmp.unlink(missing_ok=True)
 
 
-def write_text(path: str | os.PathLike, text: str) -> bool:
-    """Write ``text`` atomically unless ``path`` already holds exactly it; return whether it was written."""
-    path = Path(path)
-    if path.is_file() and path.read_text() == text:
-        return False
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
-    return True
-
-
 def write_bytes(path: str | os.PathLike, content: bytes) -> bool:
     """Write ``content`` atomically unless ``path`` already holds exactly it; return whether it was written."""
     path = Path(path)
@@ -63,9 +53,22 @@ def write_bytes(path: str | os.PathLike, content: bytes) -> bool:
     return True
 
 
+def write_text(path: str | os.PathLike, text: str) -> bool:
+    """Write ``text`` (UTF-8) atomically unless ``path`` already holds exactly it; return whether it was written."""
+    return write_bytes(path, text.encode())
+
+
 def write_json(obj: Any, path: str | os.PathLike) -> bool:
     """Write ``obj`` as indented JSON (atomically, only when it changed)."""
     return write_text(path, json.dumps(obj, indent=2) + "\n")
+
+
+def write_array(path: str | os.PathLike, array: Any) -> None:
+    """``numpy.save`` atomically."""
+    import numpy as np
+
+    with atomic_path(path, suffix=".tmp.npy") as tmp:
+        np.save(tmp, array)
 
 
 def save_torch(obj: Any, path: str | os.PathLike) -> None:

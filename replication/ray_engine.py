@@ -23,7 +23,8 @@ from .errors import ReplicationError
 from .experiments import check_plan, data_unavailable, is_complete, load_plan
 from .files import write_bytes, write_text
 
-RESULT_FILES = ("metrics/{name}.json", "samples/{name}.png", "notebooks/{name}.ipynb", "failed/{name}.txt")
+RESULT_FILES = ("metrics/{name}.json", "per_example/{name}.npy", "samples/{name}.png", "notebooks/{name}.ipynb",
+                "failed/{name}.txt")  # fmt: skip
 
 
 def run_task(name: str, profile: str, runs: str, threads: int) -> dict[str, Any]:
@@ -51,10 +52,11 @@ def run_task(name: str, profile: str, runs: str, threads: int) -> dict[str, Any]
 
 
 def write_result(result: dict[str, Any], results: Path) -> None:
-    """Write a task's files into ``results`` (each atomically), pointing its notebook at ``results``."""
+    """Write a task's files into ``results`` (each atomically, the metrics last: they mark the experiment finished),
+    pointing its notebook at ``results``."""
     from .replicate import NOTEBOOKS
 
-    for relative_path, content in result["files"].items():
+    for relative_path, content in sorted(result["files"].items(), key=lambda item: item[0].startswith("metrics/")):
         if relative_path.endswith(".ipynb"):  # the notebook ran in the worker's scratch folder: point it at results
             scratch = Path(result["scratch_results"])
             for base in (NOTEBOOKS, NOTEBOOKS.parent):

@@ -2,7 +2,7 @@
 
 Layout of ``DIR``: ``checkpoint.pt`` (written every epoch, for resume), ``model.pt`` (best
 parameters, config and data fingerprint), ``metrics.json`` (configs, data fingerprint, epochs,
-wall time, NLLs) and ``lock`` (held while a process trains into it).
+wall time, NLLs), ``test_nll.npy`` (per-example test NLLs) and ``lock`` (held while a process trains into it).
 """
 
 from __future__ import annotations
@@ -22,12 +22,13 @@ from .config import EvalConfig, MADEConfig, TrainConfig
 from .data import BinaryDataset
 from .device import resolve_device
 from .errors import ConfigError, ReplicationError
-from .evaluate import evaluate_nll
-from .files import locked, write_json
+from .evaluate import evaluate_nll, log_likelihoods, summarize
+from .files import locked, write_array, write_json
 from .made import MADE
 from .train import fit
 
 METRICS, MODEL, CHECKPOINT, LOCK = "metrics.json", "model.pt", "checkpoint.pt", "lock"
+PER_EXAMPLE = "test_nll.npy"  # per-example test NLLs (float32): paired comparisons between models
 
 
 def prepare_folder(out: Path) -> None:
@@ -59,7 +60,9 @@ def train_run(
         model, result = fit(model_config, data, train_config, out / CHECKPOINT, device=device, progress=progress)
         eval_started = time.perf_counter()
         valid = evaluate_nll(model, data.valid, n_masks=eval_config.test_masks)
-        test = evaluate_nll(model, data.test, n_masks=eval_config.test_masks)
+        test_nll = -log_likelihoods(model, data.test, n_masks=eval_config.test_masks)
+        test = summarize(test_nll, data.dim, eval_config.test_masks)
+        write_array(out / PER_EXAMPLE, test_nll.float().numpy())
         metrics = {
             "model_config": asdict(model_config),
             "train_config": asdict(train_config),

@@ -6,9 +6,10 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from .experiments import UNAVAILABLE, Experiment, data_unavailable, finished_metrics, load_plan
+from .experiments import UNAVAILABLE, Experiment, data_unavailable, finished_metrics, load_plan, per_example_path
 from .files import write_text
 
 TABLES = ("nll_mnist", "nll_uci", "ensemble_gain", "cost")  # written as results/<name>.csv and .md
@@ -79,7 +80,13 @@ def nll_table(results_dir: str | Path, profile: str, family: str) -> pd.DataFram
             ours = statistics.fmean(nlls)
             row.update({"test NLL": ours, "stderr": finished[0]["test_nll"]["stderr"]})
             row.update({"sd over seeds": statistics.stdev(nlls) if len(nlls) > 1 else None})
-            row.update({"difference": ours - paper_nll, "verdict": verdict(ours, paper_nll)})
+            if plan.comparable(experiment):
+                row.update({"difference": ours - paper_nll, "verdict": verdict(ours, paper_nll)})
+            else:
+                row["verdict"] = "reference only"
+            capped = [m for m in finished if not m["stopped_early"]]
+            if capped:  # never a silent verdict for a run that did not converge
+                row["verdict"] = f"STOPPED AT ITS EPOCH CAP ({capped[0]['train_config']['max_epochs']}): not converged"
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -130,17 +137,21 @@ def resampled_text(recipe: dict[str, Any]) -> str:
     return " + ".join(parts) or "nothing"
 
 
-def claim_status(gain: float, paper_gain: float, claim: float) -> str:
-    """``met`` / ``not met``; ``n/a`` where the paper's own rows do not show the gain (masks hurt there too)."""
-    if paper_gain < claim:
-        return "n/a (paper's gain below the claim)"
-    return "met" if gain >= claim else "not met"
+def paired_stderr(results_dir: Path, a: str, b: str) -> float | None:
+    """Standard error of the mean per-example difference of two experiments' test NLLs (same test examples)."""
+    paths = [per_example_path(results_dir, name) for name in (a, b)]
+    if not all(p.is_file() for p in paths):
+        return None
+    first, second = (np.load(p).astype(np.float64) for p in paths)
+    if first.shape != second.shape or first.size < 2:
+        return None
+    return float(np.std(first - second, ddof=1) / np.sqrt(first.size))
 
 
 def ensemble_gain_table(results_dir: str | Path, profile: str) -> pd.DataFrame:
-    """Each finished K-mask experiment against its 1-mask twin: does the mask ensemble help, as the paper claims?"""
-    plan = load_plan()
-    claim = float(plan.curve["claim_nats"])
+    """Each finished K-mask experiment against its 1-mask twin (same recipe, one mask): gain = twin NLL - ensemble NLL,
+    with the paired standard error over test examples, beside the paper's gain at the same width where it has one."""
+    plan, results_dir = load_plan(), Path(results_dir)
     experiments = plan.for_profile(profile)
     rows = []
     for experiment in plan.rows(profile):
@@ -154,6 +165,7 @@ def ensemble_gain_table(results_dir: str | Path, profile: str) -> pd.DataFrame:
             continue
         ensemble, single = ours["test_nll"]["nats"], theirs["test_nll"]["nats"]
         (_, paper_k), (_, paper_1) = plan.reference(experiment.paper), plan.reference(twin.paper)
+        same_width = plan.comparable(experiment) and plan.comparable(twin)
         rows.append({
             "K-mask experiment": experiment.name,
             "architecture": architecture_text(experiment),
@@ -163,8 +175,8 @@ def ensemble_gain_table(results_dir: str | Path, profile: str) -> pd.DataFrame:
             "1-mask twin": twin.name,
             "twin test NLL": single,
             "gain (nats)": single - ensemble,
-            "paper's gain": paper_1 - paper_k,
-            f"claim (gain >= {claim:g})": claim_status(single - ensemble, paper_1 - paper_k, claim),
+            "paired stderr": paired_stderr(results_dir, experiment.name, twin.name),
+            "paper's gain at this width": f"{paper_1 - paper_k:.2f}" if same_width else "n/a (no same-width pair in the paper)",
         })  # fmt: skip
     return pd.DataFrame(rows)
 
@@ -172,13 +184,15 @@ def ensemble_gain_table(results_dir: str | Path, profile: str) -> pd.DataFrame:
 def experiment_summary(metrics: dict[str, Any]) -> pd.DataFrame:
     """One experiment's result next to the paper's number (for its notebook)."""
     ours, paper = metrics["test_nll"]["nats"], metrics["paper"]["nll"]
+    units = load_plan().reference_units(metrics["paper"]["key"])
+    comparable = units is None or units == max(metrics["model_config"]["hidden_sizes"])
     return pd.DataFrame([{
         "experiment": metrics["name"], "split": metrics["split"], "test NLL": ours,
         "stderr": metrics["test_nll"]["stderr"], "valid NLL": metrics["valid_nll"]["nats"],
-        "paper row": metrics["paper"]["row"], "paper NLL": paper, "difference": ours - paper,
-        "verdict": verdict(ours, paper), "architecture": metrics["architecture"], "epochs": metrics["epochs"],
-        "best epoch": metrics["best_epoch"], "train min": metrics["train_seconds"] / 60,
-    }])  # fmt: skip
+        "paper row": metrics["paper"]["row"], "paper NLL": paper, "difference": ours - paper if comparable else None,
+        "verdict": verdict(ours, paper) if comparable else "reference only", "architecture": metrics["architecture"],
+        "epochs": metrics["epochs"], "best epoch": metrics["best_epoch"], "train min": metrics["train_seconds"] / 60,
+    }]).round(3)  # fmt: skip
 
 
 def number_format(column: str) -> str:
@@ -193,7 +207,8 @@ def to_markdown(frame: pd.DataFrame) -> str:
     if frame.empty:
         return "_(no rows)_\n"
     formats = tuple(number_format(str(c)) for c in frame.columns)
-    return frame.to_markdown(index=False, floatfmt=formats, missingval="") + "\n"
+    cells = frame.astype(object).where(frame.notna(), None)  # missing numbers print as empty cells, not "nan"
+    return cells.to_markdown(index=False, floatfmt=formats, missingval="") + "\n"
 
 
 def save_table(frame: pd.DataFrame, stem: Path) -> None:

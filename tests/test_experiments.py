@@ -7,6 +7,7 @@ import re
 import tomllib
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from replication.curve import masks_curve
@@ -17,7 +18,7 @@ from replication.files import write_json
 from replication.made import MADE
 from replication.replicate import main as replicate_main
 from replication.runs import train_run
-from replication.tables import claim_status, cost_table, ensemble_gain_table, nll_table, one_mask_twin, verdict
+from replication.tables import cost_table, ensemble_gain_table, nll_table, one_mask_twin, verdict
 from replication.train import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -120,19 +121,35 @@ def test_cost_table_says_whether_a_run_stopped_early_or_at_its_epoch_cap(tmp_pat
     assert stops == {"mnist_1x500_32masks": "epoch cap (200)", "mnist_1x500_1mask": "early stopping"}
 
 
-def test_ensemble_gain_is_twin_minus_ensemble_and_judged_against_the_claim(tmp_path):
+def test_ensemble_gain_is_twin_minus_ensemble_with_a_paired_standard_error(tmp_path):
     plan = load_plan()
-    for name, nll in (("mnist_1x500_32masks", 90.0), ("mnist_1x500_1mask", 91.6), ("mnist_2x500_32masks", 95.0)):
+    rng = np.random.default_rng(0)
+    twin_nll = rng.normal(91.6, 10.0, size=500)
+    for name, per_example in (("mnist_1x500_32masks", twin_nll - 1.6 + rng.normal(0, 1.0, 500)),
+                              ("mnist_1x500_1mask", twin_nll), ("mnist_2x500_32masks", twin_nll)):  # fmt: skip
         experiment = plan.experiment(name, "cpu")  # 2x500's twin has not finished: no row
-        metrics = {"identity": experiment.identity(), "test_nll": {"nats": nll}, "stopped_early": True}
-        (tmp_path / "metrics").mkdir(exist_ok=True)
+        metrics = {"identity": experiment.identity(), "test_nll": {"nats": float(per_example.mean())}, "stopped_early": True}
         write_json(metrics, tmp_path / "metrics" / f"{name}.json")
+        (tmp_path / "per_example").mkdir(exist_ok=True)
+        np.save(tmp_path / "per_example" / f"{name}.npy", per_example.astype(np.float32))
     table = ensemble_gain_table(tmp_path, "cpu")
     assert list(table["K-mask experiment"]) == ["mnist_1x500_32masks"]
     row = table.iloc[0]
-    assert row["gain (nats)"] == pytest.approx(1.6) and row["paper's gain"] == pytest.approx(1.76)
-    assert row["claim (gain >= 1.5)"] == "met"
-    assert claim_status(1.4, 1.76, 1.5) == "not met" and claim_status(-4.0, -1.7, 1.5).startswith("n/a")
+    assert row["gain (nats)"] == pytest.approx(1.6, abs=0.2)
+    assert row["paired stderr"] == pytest.approx(1.0 / np.sqrt(500), rel=0.15)  # far below the unpaired 10/sqrt(500)
+    assert row["paper's gain at this width"].startswith("n/a")  # the paper has no 500-unit 32-mask number here
+
+
+def test_rows_are_judged_only_against_a_reference_of_their_width(tmp_path):
+    for name, stopped_early in (("mnist_1x2000_1mask", True), ("mnist_1x500_1mask", True), ("mnist_2x500_32masks", False)):
+        experiment = PLAN.experiment(name, "cpu")
+        metrics = {"identity": experiment.identity(), "test_nll": {"nats": 93.0, "stderr": 0.2}, "epochs": 200,
+                   "stopped_early": stopped_early, "train_config": {"max_epochs": 200}}  # fmt: skip
+        write_json(metrics, tmp_path / "metrics" / f"{name}.json")
+    table = nll_table(tmp_path, "cpu", "mnist").set_index("experiment")
+    assert table.loc["mnist_1x2000_1mask", "verdict"] == "reference only"  # the paper's 1-mask row has 8000 units
+    assert table.loc["mnist_1x500_1mask", "verdict"] == "better"  # against the paper's 500-unit figure, 94.5
+    assert table.loc["mnist_2x500_32masks", "verdict"].startswith("STOPPED AT ITS EPOCH CAP")
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ import torch
 
 from replication import curve
 from replication.config import recipe_fields
-from replication.experiments import NOT_IN_IDENTITY, data_unavailable, is_complete, load_plan
+from replication.experiments import INFO_FIELDS, NOT_IN_IDENTITY, data_unavailable, is_complete, load_plan
 from replication.migrate import migrate_runs
 from replication.train import Trainer
 
@@ -68,7 +68,7 @@ def test_every_recipe_key_is_a_configuration_field():
     fields = set(recipe_fields())
     assert set(plan.defaults) <= fields
     for entry in plan.experiments.values():
-        assert set(entry) - {"profiles", "dataset", "paper", "architecture", "note"} <= fields
+        assert set(entry) - INFO_FIELDS <= fields
 
 
 @pytest.mark.parametrize("folder, profile", [("results", "cpu")])

@@ -50,7 +50,7 @@ def test_smoke_profile_runs_every_notebook_and_writes_every_output(tmp_path):
     assert masks_curve("smoke", results, runs)["masks"].tolist() == load_plan().profiles["smoke"]["mask_counts"]
     assert (results / "masks_curve.json").stat().st_mtime_ns == before  # a finished curve is not recomputed
     mnist = (results / "nll_mnist.md").read_text()
-    assert "mnist_1x500_1mask" in mnist and "reduced CPU stand-in" in mnist and " 88.40 |" in mnist
+    assert "mnist_1x500_1mask" in mnist and "reduced CPU stand-in" in mnist and " 94.50 |" in mnist
     uci = (results / "nll_uci.csv").read_text()
     assert "uci_dna_single" in uci
     gain = (results / "ensemble_gain.csv").read_text()

@@ -23,6 +23,15 @@ MASK_FIELDS = {"num_masks", "order_agnostic", "connectivity_agnostic", "random_o
                "max_epochs"}  # fmt: skip
 
 
+def vs_paper(plan: Any, experiment: Experiment) -> str:
+    """How the architecture relates to the paper's: a narrower stand-in whose reference has its own width (the paper's
+    500-unit figure) is compared like with like, so it is not called a stand-in there."""
+    same_width = plan.reference_units(experiment.paper) is not None and plan.comparable(experiment)
+    if experiment.architecture == "reduced" and same_width:
+        return "same width as its paper reference"
+    return ARCHITECTURE_VS_PAPER[experiment.architecture]
+
+
 def verdict(ours: float, paper: float) -> str:
     """``better`` (more than 1 nat below the paper), ``reproduced`` (within 1 nat) or ``gap``."""
     difference = ours - paper
@@ -64,7 +73,7 @@ def nll_table(results_dir: str | Path, profile: str, family: str) -> pd.DataFram
             "experiment": experiment.name,
             "data set": experiment.dataset,
             "architecture": architecture_text(experiment),
-            "vs paper": ARCHITECTURE_VS_PAPER[experiment.architecture],
+            "vs paper": vs_paper(plan, experiment),
             "masks (train/test)": masks_text(experiment.recipe),
             "seeds": len(finished),
             "test NLL": None,
@@ -119,15 +128,20 @@ def cost_table(results_dir: str | Path, profile: str) -> pd.DataFrame:
 
 
 def one_mask_twin(experiment: Experiment, candidates: list[Experiment]) -> Experiment | None:
-    """The experiment that trains the same network with one fixed mask (every other recipe field equal)."""
+    """The experiment that trains the same network with one fixed mask: every other recipe field equal, and the same kind
+    of ordering (random, as the official trainer draws it, or the natural one)."""
 
     def same_network(other: Experiment) -> bool:
         mine, theirs = ({k: v for k, v in e.recipe.items() if k not in MASK_FIELDS} for e in (experiment, other))
         return other.dataset == experiment.dataset and mine == theirs
 
+    def random_order(recipe: dict[str, Any]) -> bool:  # random orderings (one or per mask), or the natural one
+        return recipe["order_agnostic"] or recipe["random_ordering"]
+
     for other in candidates:
         r = other.recipe
-        if r["num_masks"] == 1 and not (r["order_agnostic"] or r["connectivity_agnostic"]) and same_network(other):
+        one_fixed_mask = r["num_masks"] == 1 and not (r["order_agnostic"] or r["connectivity_agnostic"])
+        if one_fixed_mask and random_order(r) == random_order(experiment.recipe) and same_network(other):
             return other
     return None
 
@@ -148,9 +162,22 @@ def paired_stderr(results_dir: Path, a: str, b: str) -> float | None:
     return float(np.std(first - second, ddof=1) / np.sqrt(first.size))
 
 
+def seed_pairs(plan: Any, experiment: Experiment, twin: Experiment, profile: str, results_dir: Path) -> list[tuple]:
+    """The finished (K-mask run, twin run) pairs with the same seed, with their metrics: ``(run, twin_run, ours, theirs)``."""
+    twins = {run.recipe["seed"]: run for run in plan.seed_runs(twin.row, profile)}
+    pairs = []
+    for run in plan.seed_runs(experiment.row, profile):
+        twin_run = twins.get(run.recipe["seed"])
+        ours, theirs = finished_metrics(run, results_dir), twin_run and finished_metrics(twin_run, results_dir)
+        if ours is not None and theirs is not None:
+            pairs.append((run, twin_run, ours, theirs))
+    return pairs
+
+
 def ensemble_gain_table(results_dir: str | Path, profile: str) -> pd.DataFrame:
-    """Each finished K-mask experiment against its 1-mask twin (same recipe, one mask): gain = twin NLL - ensemble NLL,
-    with the paired standard error over test examples, beside the paper's gain at the same width where it has one."""
+    """Each finished K-mask experiment against its 1-mask twin (same recipe, one mask), seed by seed: gain = twin NLL -
+    ensemble NLL, its mean over the seeds both have run, its spread over those seeds, and the first pair's paired
+    standard error over test examples; beside the paper's gain at the same width where it has one."""
     plan, results_dir = load_plan(), Path(results_dir)
     experiments = plan.for_profile(profile)
     rows = []
@@ -158,12 +185,11 @@ def ensemble_gain_table(results_dir: str | Path, profile: str) -> pd.DataFrame:
         if experiment.recipe["num_masks"] == 1:
             continue
         twin = one_mask_twin(experiment, experiments)
-        if twin is None:
+        pairs = seed_pairs(plan, experiment, twin, profile, results_dir) if twin is not None else []
+        if not pairs:
             continue
-        ours, theirs = finished_metrics(experiment, results_dir), finished_metrics(twin, results_dir)
-        if ours is None or theirs is None:
-            continue
-        ensemble, single = ours["test_nll"]["nats"], theirs["test_nll"]["nats"]
+        gains = [theirs["test_nll"]["nats"] - ours["test_nll"]["nats"] for _, _, ours, theirs in pairs]
+        first_run, first_twin, ours, theirs = pairs[0]
         (_, paper_k), (_, paper_1) = plan.reference(experiment.paper), plan.reference(twin.paper)
         same_width = plan.comparable(experiment) and plan.comparable(twin)
         rows.append({
@@ -171,11 +197,13 @@ def ensemble_gain_table(results_dir: str | Path, profile: str) -> pd.DataFrame:
             "architecture": architecture_text(experiment),
             "resampled": resampled_text(experiment.recipe),
             "masks (train/test)": masks_text(experiment.recipe),
-            "ensemble test NLL": ensemble,
+            "seeds": len(pairs),
+            "ensemble test NLL": statistics.fmean(o["test_nll"]["nats"] for _, _, o, _ in pairs),
             "1-mask twin": twin.name,
-            "twin test NLL": single,
-            "gain (nats)": single - ensemble,
-            "paired stderr": paired_stderr(results_dir, experiment.name, twin.name),
+            "twin test NLL": statistics.fmean(t["test_nll"]["nats"] for _, _, _, t in pairs),
+            "gain (nats)": statistics.fmean(gains),
+            "paired stderr": paired_stderr(results_dir, first_run.name, first_twin.name),
+            "sd over seeds": statistics.stdev(gains) if len(gains) > 1 else None,
             "paper's gain at this width": f"{paper_1 - paper_k:.2f}" if same_width else "n/a (no same-width pair in the paper)",
         })  # fmt: skip
     return pd.DataFrame(rows)

@@ -118,7 +118,8 @@ def test_cost_table_says_whether_a_run_stopped_early_or_at_its_epoch_cap(tmp_pat
                    "train_seconds": 9.0, "eval_seconds": 1.0, "device": "cpu"}  # fmt: skip
         write_json(metrics, tmp_path / "metrics" / f"{name}.json")
     stops = dict(zip(*cost_table(tmp_path, "cpu")[["experiment", "stopped by"]].values.T))
-    assert stops == {"mnist_1x500_32masks": "epoch cap (200)", "mnist_1x500_1mask": "early stopping"}
+    cap = plan.experiment("mnist_1x500_32masks", "cpu").recipe["max_epochs"]
+    assert stops == {"mnist_1x500_32masks": f"epoch cap ({cap})", "mnist_1x500_1mask": "early stopping"}
 
 
 def test_ensemble_gain_is_twin_minus_ensemble_with_a_paired_standard_error(tmp_path):
@@ -143,8 +144,9 @@ def test_ensemble_gain_is_twin_minus_ensemble_with_a_paired_standard_error(tmp_p
 def test_rows_are_judged_only_against_a_reference_of_their_width(tmp_path):
     for name, stopped_early in (("mnist_1x2000_1mask", True), ("mnist_1x500_1mask", True), ("mnist_2x500_32masks", False)):
         experiment = PLAN.experiment(name, "cpu")
-        metrics = {"identity": experiment.identity(), "test_nll": {"nats": 93.0, "stderr": 0.2}, "epochs": 200,
-                   "stopped_early": stopped_early, "train_config": {"max_epochs": 200}}  # fmt: skip
+        cap = experiment.recipe["max_epochs"]
+        metrics = {"identity": experiment.identity(), "test_nll": {"nats": 93.0, "stderr": 0.2}, "epochs": cap,
+                   "stopped_early": stopped_early, "train_config": {"max_epochs": cap}}  # fmt: skip
         write_json(metrics, tmp_path / "metrics" / f"{name}.json")
     table = nll_table(tmp_path, "cpu", "mnist").set_index("experiment")
     assert table.loc["mnist_1x2000_1mask", "verdict"] == "reference only"  # the paper's 1-mask row has 8000 units
@@ -273,7 +275,8 @@ def test_a_row_with_several_seeds_expands_into_runs_with_consecutive_seeds():
     assert [r.name for r in runs] == ["uci_dna_single", "uci_dna_single-seed1235"]
     assert [r.recipe["seed"] for r in runs] == [1234, 1235] and {r.row for r in runs} == {"uci_dna_single"}
     assert PLAN.experiment("uci_dna_single-seed1235", "smoke") == runs[1]
-    assert [r.name for r in PLAN.seed_runs("uci_dna_single", "cpu")] == ["uci_dna_single"]  # one seed in the cpu profile
+    cpu_runs = ["uci_dna_single"] + [f"uci_dna_single-seed{s}" for s in range(1235, 1239)]  # five seeds in the cpu profile
+    assert [r.name for r in PLAN.seed_runs("uci_dna_single", "cpu")] == cpu_runs
     with pytest.raises(ReplicationError, match="unknown experiment"):
         PLAN.experiment("uci_dna_single-seed9999", "smoke")
     assert [e.name for e in check_plan("smoke", ["uci_dna_single"], check_data=False)] == [r.name for r in runs]

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def dry_run(*args: str) -> str:
-    command = ["make", "--no-print-directory", "-n", *args, f"PY={sys.executable}", "ONLY=mnist_1x500_1mask,uci_dna_single"]
+    command = ["make", "--no-print-directory", "-n", *args, f"PY={sys.executable}", "ONLY=mnist_2x500_1mask,mnist_1x500_4masks"]
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True).stdout
 
 
@@ -24,7 +24,7 @@ def dry_run(*args: str) -> str:
 def test_each_parallel_experiment_gets_its_share_of_the_cores(jobs):
     out = dry_run(f"-j{jobs}", "experiments")
     threads = re.findall(r"OMP_NUM_THREADS=(\d+) .* run (\w+)", out)
-    assert sorted(name for _, name in threads) == ["mnist_1x500_1mask", "uci_dna_single"]
+    assert sorted(name for _, name in threads) == ["mnist_1x500_4masks", "mnist_2x500_1mask"]
     assert {int(n) for n, _ in threads} == {max(1, len(os.sched_getaffinity(0)) // jobs)}
 
 
@@ -32,4 +32,5 @@ def test_listing_experiments_needs_no_data(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("MADE_DATA_DIR", str(tmp_path))  # empty: `check` would fail (or download), `list` must not
     monkeypatch.chdir(tmp_path)
     assert replicate_main(["list", "--profile", "cpu", "--only", "uci_adult_single"]) == 0
-    assert capsys.readouterr().out.split() == ["uci_adult_single"]
+    seeds = [f"uci_adult_single-seed{s}" for s in range(1235, 1239)]  # a row's name selects all its seeds
+    assert capsys.readouterr().out.split() == ["uci_adult_single", *seeds]

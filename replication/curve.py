@@ -1,8 +1,8 @@
 """The masks curve: test NLL of the ensemble of the first n masks of each K-mask model, for n in the profile's counts.
 
 ``masks_curve.json`` keeps the computed rows with the identity of what they were computed from (the models and
-the counts) and the 1-mask twins the figure was drawn with: rows are recomputed (which needs the trained models
-in ``runs/``) only when the models change; a new twin only redraws the figure.
+the counts) and the 1-mask twins the figure was drawn with: only a new or changed model is evaluated (which needs
+its trained model in ``runs/``); the others' rows are kept, and a new twin only redraws the figure.
 """
 
 from __future__ import annotations
@@ -73,11 +73,10 @@ def masks_curve(profile: str, results_dir: str | Path = "results", runs_dir: str
     if is_current(profile, results_dir):
         return pd.DataFrame(saved(results_dir)["rows"])
     identity, state = rows_identity(profile, results_dir), saved(results_dir)
-    rows = (
-        state["rows"]
-        if state is not None and state.get("identity") == identity
-        else compute_rows(finished, identity, runs_dir, profile)
-    )
+    kept = saved_rows(state, finished, identity)
+    missing = [e for e in finished if e.name not in kept]
+    computed = compute_rows(missing, identity, runs_dir, profile)
+    rows = [row for e in finished for row in kept.get(e.name, [r for r in computed if r["experiment"] == e.name])]
     frame = pd.DataFrame(rows)
     write_text(results_dir / "masks_curve.csv", frame.to_csv(index=False))
     paper = [plan.reference(f"mnist.{key}") for key in plan.curve["paper_rows"]]
@@ -85,6 +84,16 @@ def masks_curve(profile: str, results_dir: str | Path = "results", runs_dir: str
     plot_masks_curve(frame, paper, results_dir / FIGURE, drawn_twins)
     write_json({"identity": identity, "twins": drawn_twins, "rows": rows}, results_dir / SAVED)  # last: marks it done
     return frame
+
+
+def saved_rows(state: dict[str, Any] | None, finished: list[Experiment], identity: dict[str, Any]) -> dict[str, list]:
+    """The saved rows of each finished model that was evaluated with the same identity and counts: only new models
+    are evaluated again (and only they need their checkpoints in ``runs/``)."""
+    if state is None or state.get("identity", {}).get("counts") != identity["counts"]:
+        return {}
+    evaluated = state["identity"]["experiments"]
+    return {e.name: [r for r in state["rows"] if r["experiment"] == e.name] for e in finished
+            if e.identity() in evaluated and any(r["experiment"] == e.name for r in state["rows"])}  # fmt: skip
 
 
 def compute_rows(finished: list[Experiment], identity: dict[str, Any], runs_dir: str | Path, profile: str) -> list[dict]:

@@ -89,7 +89,8 @@ def plot_history(metrics: dict[str, Any]) -> Figure:
     fig = Figure(figsize=(6, 3.5))
     ax = fig.subplots()
     ax.plot(history["epoch"], history["train_nll"], label="train")
-    ax.plot(history["epoch"], history["valid_nll"], label=f"valid ({metrics['train_config']['valid_masks']} mask(s))")
+    k = metrics["train_config"]["valid_masks"]
+    ax.plot(history["epoch"], history["valid_nll"], label="valid (1 mask)" if k == 1 else f"valid ({k}-mask ensemble)")
     ax.axvline(metrics["best_epoch"], color="gray", ls=":", label="best epoch")
     ax.set_xlabel("epoch")
     ax.set_ylabel("NLL (nats)")

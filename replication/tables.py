@@ -174,10 +174,18 @@ def seed_pairs(plan: Any, experiment: Experiment, twin: Experiment, profile: str
     return pairs
 
 
+def first_paired_stderr(results_dir: Path, pairs: list[tuple]) -> float | None:
+    """One pair's paired standard error: that of the first pair whose per-example NLLs were both saved."""
+    errors = (paired_stderr(results_dir, run.name, twin_run.name) for run, twin_run, _, _ in pairs)
+    return next((se for se in errors if se is not None), None)
+
+
 def ensemble_gain_table(results_dir: str | Path, profile: str) -> pd.DataFrame:
-    """Each finished K-mask experiment against its 1-mask twin (same recipe, one mask), seed by seed: gain = twin NLL -
-    ensemble NLL, its mean over the seeds both have run, its spread over those seeds, and the first pair's paired
-    standard error over test examples; beside the paper's gain at the same width where it has one."""
+    """Each finished K-mask experiment against its 1-mask twin (same recipe, one mask), seed by seed.
+
+    Gain = twin NLL - ensemble NLL: its mean over the seeds both have run, its spread over those seeds, and one pair's
+    paired standard error over test examples (the first pair whose per-example NLLs were saved); beside the paper's
+    gain at the same width where it has one."""
     plan, results_dir = load_plan(), Path(results_dir)
     experiments = plan.for_profile(profile)
     rows = []
@@ -189,7 +197,6 @@ def ensemble_gain_table(results_dir: str | Path, profile: str) -> pd.DataFrame:
         if not pairs:
             continue
         gains = [theirs["test_nll"]["nats"] - ours["test_nll"]["nats"] for _, _, ours, theirs in pairs]
-        first_run, first_twin, ours, theirs = pairs[0]
         (_, paper_k), (_, paper_1) = plan.reference(experiment.paper), plan.reference(twin.paper)
         same_width = plan.comparable(experiment) and plan.comparable(twin)
         rows.append({
@@ -202,7 +209,7 @@ def ensemble_gain_table(results_dir: str | Path, profile: str) -> pd.DataFrame:
             "1-mask twin": twin.name,
             "twin test NLL": statistics.fmean(t["test_nll"]["nats"] for _, _, _, t in pairs),
             "gain (nats)": statistics.fmean(gains),
-            "paired stderr": paired_stderr(results_dir, first_run.name, first_twin.name),
+            "paired stderr": first_paired_stderr(results_dir, pairs),
             "sd over seeds": statistics.stdev(gains) if len(gains) > 1 else None,
             "paper's gain at this width": f"{paper_1 - paper_k:.2f}" if same_width else "n/a (no same-width pair in the paper)",
         })  # fmt: skip

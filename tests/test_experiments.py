@@ -288,3 +288,41 @@ def test_the_table_gives_the_mean_and_spread_over_seeds(tmp_path):
         write_json(metrics, tmp_path / "metrics" / f"{run.name}.json")
     row = nll_table(tmp_path, "smoke", "uci").set_index("experiment").loc["uci_dna_single"]
     assert row["seeds"] == 2 and row["test NLL"] == pytest.approx(81.0) and row["sd over seeds"] == pytest.approx(2**0.5)
+
+
+def test_the_gain_pairs_seeds_and_gives_their_spread(tmp_path):
+    plan = load_plan()
+    twins = plan.seed_runs("mnist_1x500_1mask", "cpu")
+    ensembles = plan.seed_runs("mnist_1x500_32masks", "cpu")
+    assert [r.recipe["seed"] for r in twins] == [r.recipe["seed"] for r in ensembles] == [1234, 1235, 1236]
+    for runs, nlls in ((twins, (92.0, 93.0, 95.0)), (ensembles[:2], (91.0, 93.5))):  # the third ensemble is unfinished
+        for run, nll in zip(runs, nlls):
+            metrics = {"identity": run.identity(), "test_nll": {"nats": nll}, "stopped_early": True}
+            write_json(metrics, tmp_path / "metrics" / f"{run.name}.json")
+    row = ensemble_gain_table(tmp_path, "cpu").set_index("K-mask experiment").loc["mnist_1x500_32masks"]
+    assert row["seeds"] == 2  # seed 1236 has no pair
+    assert row["gain (nats)"] == pytest.approx(0.25) and row["sd over seeds"] == pytest.approx(np.std([1.0, -0.5], ddof=1))
+    assert row["twin test NLL"] == pytest.approx(92.5) and row["paired stderr"] is None  # no per-example NLLs saved
+
+
+def test_a_twin_has_the_same_kind_of_ordering():
+    plan = load_plan()
+    candidates = plan.for_profile("cpu")
+    connectivity_only = plan.experiment("mnist_1x500_32masks_connectivity_only", "cpu")
+    assert one_mask_twin(connectivity_only, candidates).name == "mnist_1x500_1mask"  # one random ordering each
+    natural = dataclasses.replace(connectivity_only, recipe={**connectivity_only.recipe, "random_ordering": False})
+    assert one_mask_twin(natural, candidates).name == "mnist_1x500_1mask_natural_order"
+    order_agnostic = plan.experiment("mnist_1x500_32masks", "cpu")
+    assert one_mask_twin(order_agnostic, candidates).name == "mnist_1x500_1mask"
+
+
+def test_the_masks_curve_keeps_the_rows_of_models_it_evaluated_before():
+    from replication.curve import saved_rows
+
+    old, new = PLAN.experiment("mnist_1x2000_32masks", "cpu"), PLAN.experiment("mnist_1x500_32masks", "cpu")
+    identity = {"experiments": [old.identity(), new.identity()], "counts": [1, 2]}
+    rows = [{"experiment": old.name, "masks": n, "test NLL": 90.0 + n} for n in (1, 2)]
+    state = {"identity": {"experiments": [old.identity()], "counts": [1, 2]}, "rows": rows}
+    assert saved_rows(state, [old, new], identity) == {old.name: rows}  # only the new model needs its checkpoint
+    assert saved_rows({**state, "identity": {**state["identity"], "counts": [1, 4]}}, [old, new], identity) == {}
+    assert saved_rows(None, [old, new], identity) == {}

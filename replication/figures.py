@@ -109,7 +109,10 @@ def plot_vs_paper(frame: pd.DataFrame, path: Path, title: str) -> Path:
     ax.axvspan(-1, 1, color="C2", alpha=0.12, label="within 1 nat of the paper")
     ax.axvline(0, color="gray", lw=0.8)
     same = done["vs paper"].str.startswith(("equal", "assumed"))
-    for mask, marker, label in ((same, "o", "paper's architecture (or assumed equal)"), (~same, "s", "reduced CPU stand-in")):
+    for mask, marker, label in (
+        (same, "o", "paper's architecture (or assumed equal)"),
+        (~same, "s", "narrower than the paper's table, judged against\nthe paper's figure of its width"),
+    ):
         rows = done[mask]
         ax.errorbar(rows["difference"], [list(done["experiment"]).index(n) for n in rows["experiment"]],
                     xerr=2 * rows["stderr"], fmt=marker, ms=4, capsize=2, label=label,

@@ -120,8 +120,8 @@ def results_readme(results_dir: Path, profile: str, tables: dict[str, pd.DataFra
         "evaluated as ensembles (log of the mean of the masks' probabilities). With several seeds, `test NLL` is their",
         "mean and `sd over seeds` their spread; `stderr` is one run's standard error over test examples. Verdict:",
         "`better` (more than 1 nat below the paper), `reproduced` (within 1 nat), `gap` (more than 1 nat above), judged",
-        "only against a paper model of the same width; a narrower CPU stand-in says `reference only` and shows the",
-        "paper's number for context.",
+        "only against a paper model of the same width (1x500 rows against the paper's 500-unit figure, quoted second-hand);",
+        "a narrower CPU stand-in says `reference only` and shows the paper's number for context.",
         "",
         f"Measured cost: {compute:.0f} min of training in total over the {len(tables['cost'])} finished experiments (the"
         " cost table gives each run's time and device)"

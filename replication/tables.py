@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .experiments import UNAVAILABLE, Experiment, data_unavailable, finished_metrics, load_plan, per_example_path
+from .experiments import UNAVAILABLE, Experiment, Plan, data_unavailable, finished_metrics, load_plan, per_example_path
 from .files import write_text
 
 TABLES = ("nll_mnist", "nll_uci", "ensemble_gain", "cost")  # written as results/<name>.csv and .md
@@ -23,7 +23,7 @@ MASK_FIELDS = {"num_masks", "order_agnostic", "connectivity_agnostic", "random_o
                "max_epochs"}  # fmt: skip
 
 
-def vs_paper(plan: Any, experiment: Experiment) -> str:
+def vs_paper(plan: Plan, experiment: Experiment) -> str:
     """How the architecture relates to the paper's: a narrower stand-in whose reference has its own width (the paper's
     500-unit figure) is compared like with like, so it is not called a stand-in there."""
     same_width = plan.reference_units(experiment.paper) is not None and plan.comparable(experiment)
@@ -162,7 +162,7 @@ def paired_stderr(results_dir: Path, a: str, b: str) -> float | None:
     return float(np.std(first - second, ddof=1) / np.sqrt(first.size))
 
 
-def seed_pairs(plan: Any, experiment: Experiment, twin: Experiment, profile: str, results_dir: Path) -> list[tuple]:
+def seed_pairs(plan: Plan, experiment: Experiment, twin: Experiment, profile: str, results_dir: Path) -> list[tuple]:
     """The finished (K-mask run, twin run) pairs with the same seed, with their metrics: ``(run, twin_run, ours, theirs)``."""
     twins = {run.recipe["seed"]: run for run in plan.seed_runs(twin.row, profile)}
     pairs = []

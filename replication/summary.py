@@ -151,7 +151,9 @@ def results_readme(results_dir: Path, profile: str, tables: dict[str, pd.DataFra
     ]
     if (results_dir / "figures" / "nll_vs_masks.png").is_file():
         lines += ["## NLL vs number of masks", "", "![NLL vs number of masks](figures/nll_vs_masks.png)", ""]
-    samples = sorted((results_dir / "samples").glob("[!.]*.png"))
+    runs = plan.for_profile(profile)
+    finished = {e.name for e in runs if finished_metrics(e, results_dir)}  # a stale run's pictures are not shown
+    samples = sorted(p for p in (results_dir / "samples").glob("[!.]*.png") if p.stem in finished)
     if samples:
         lines += ["## Samples (exact ancestral samples, 10x10 grids)", ""]
         lines += [f"**{p.stem}**\n\n![{p.stem}](samples/{p.name})\n" for p in samples]
@@ -162,7 +164,10 @@ def results_readme(results_dir: Path, profile: str, tables: dict[str, pd.DataFra
     if differences:
         lines += ["## What still differs from the official code", ""] + [f"- {d}" for d in differences] + [""]
     lines += ["## Cost", "", to_markdown(tables["cost"])]
-    notebooks = sorted((results_dir / "notebooks").glob("[!.]*.ipynb"))
+    experiment_names = {e.name for e in runs}
+    notebooks = sorted(
+        p for p in (results_dir / "notebooks").glob("[!.]*.ipynb") if p.stem in finished or p.stem not in experiment_names
+    )
     if notebooks:
         lines += ["## Executed notebooks", ""] + [f"- [{p.stem}](notebooks/{p.name})" for p in notebooks] + [""]
     return "\n".join(lines)

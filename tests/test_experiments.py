@@ -8,17 +8,19 @@ import tomllib
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from replication.curve import masks_curve
 from replication.data import BinaryDataset
 from replication.errors import DataError, ReplicationError
 from replication.experiments import Experiment, check_plan, finished_metrics, load_data, load_plan, parse_plan
-from replication.files import write_json
+from replication.files import write_json, write_text
 from replication.made import MADE
 from replication.replicate import main as replicate_main
 from replication.runs import train_run
-from replication.tables import cost_table, ensemble_gain_table, nll_table, one_mask_twin, verdict
+from replication.summary import results_readme
+from replication.tables import TABLES, cost_table, ensemble_gain_table, nll_table, one_mask_twin, verdict
 from replication.train import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -326,3 +328,19 @@ def test_the_masks_curve_keeps_the_rows_of_models_it_evaluated_before():
     assert saved_rows(state, [old, new], identity) == {old.name: rows}  # only the new model needs its checkpoint
     assert saved_rows({**state, "identity": {**state["identity"], "counts": [1, 4]}}, [old, new], identity) == {}
     assert saved_rows(None, [old, new], identity) == {}
+
+
+def test_the_results_readme_shows_pictures_and_notebooks_of_finished_runs_only(tmp_path):
+    """A sample grid or notebook left by a run whose recipe has since changed is not shown beside today's tables."""
+    finished, stale = load_plan().seed_runs("mnist_1x500_1mask", "cpu")[:2]
+    write_json({"identity": finished.identity(), "stopped_early": True}, tmp_path / "metrics" / f"{finished.name}.json")
+    old = {**stale.identity(), "recipe": {**stale.identity()["recipe"], "max_epochs": 200}}
+    write_json({"identity": old, "stopped_early": False}, tmp_path / "metrics" / f"{stale.name}.json")
+    for name in (finished.name, stale.name):
+        write_text(tmp_path / "samples" / f"{name}.png", "png")
+        write_text(tmp_path / "notebooks" / f"{name}.ipynb", "{}")
+    write_text(tmp_path / "notebooks" / "summary.ipynb", "{}")
+    text = results_readme(tmp_path, "cpu", {stem: pd.DataFrame() for stem in TABLES}, None)
+    assert f"samples/{finished.name}.png" in text and f"notebooks/{finished.name}.ipynb" in text
+    assert f"samples/{stale.name}.png" not in text and f"notebooks/{stale.name}.ipynb" not in text
+    assert "notebooks/summary.ipynb" in text  # notebooks of no single experiment are always listed

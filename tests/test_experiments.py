@@ -334,8 +334,9 @@ def test_the_results_readme_shows_pictures_and_notebooks_of_finished_runs_only(t
     """A sample grid or notebook left by a run whose recipe has since changed is not shown beside today's tables."""
     finished, stale = load_plan().seed_runs("mnist_1x500_1mask", "cpu")[:2]
     write_json({"identity": finished.identity(), "stopped_early": True}, tmp_path / "metrics" / f"{finished.name}.json")
-    old = {**stale.identity(), "recipe": {**stale.identity()["recipe"], "max_epochs": 200}}
-    write_json({"identity": old, "stopped_early": False}, tmp_path / "metrics" / f"{stale.name}.json")
+    recipe = stale.identity()["recipe"]  # the run as an older plan had it, before its ordering changed
+    old = {**stale.identity(), "recipe": {**recipe, "random_ordering": not recipe["random_ordering"]}}
+    write_json({"identity": old, "stopped_early": True}, tmp_path / "metrics" / f"{stale.name}.json")
     for name in (finished.name, stale.name):
         write_text(tmp_path / "samples" / f"{name}.png", "png")
         write_text(tmp_path / "notebooks" / f"{name}.ipynb", "{}")

@@ -146,6 +146,11 @@ def results_readme(results_dir: Path, profile: str, tables: dict[str, pd.DataFra
         "NLL - ensemble test NLL (positive: the ensemble is better); the twin has the same recipe except the masks.",
         "`paired stderr` is the standard error of the per-example differences on the same test examples. The paper's",
         "gain is shown only where the paper has both models at this width.",
+        *(
+            ["A blank `paired stderr`: one of the pair was trained before per-example test NLLs were saved."]
+            if not tables["ensemble_gain"].empty and tables["ensemble_gain"]["paired stderr"].isna().any()
+            else []
+        ),
         "",
         to_markdown(tables["ensemble_gain"]),
     ]

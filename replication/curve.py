@@ -1,8 +1,9 @@
 """The masks curve: test NLL of the ensemble of the first n masks of each K-mask model, for n in the profile's counts.
 
-``masks_curve.json`` keeps the computed rows with the identity of what they were computed from (the models and
-the counts) and the 1-mask twins the figure was drawn with: only a new or changed model is evaluated (which needs
-its trained model in ``runs/``); the others' rows are kept, and a new twin only redraws the figure.
+``masks_curve.json`` keeps the computed rows with the identity of what they were computed from (the models, their
+trained weights' test NLL and the counts) and the 1-mask twins the figure was drawn with: only a new, changed or
+retrained model is evaluated (which needs its trained model in ``runs/``); the others' rows are kept, and a new twin
+only redraws the figure.
 """
 
 from __future__ import annotations
@@ -39,6 +40,13 @@ def rows_identity(profile: str, results_dir: Path) -> dict[str, Any]:
     return {"experiments": [e.identity() for e in finished], "counts": plan.profiles[profile]["mask_counts"]}
 
 
+def fingerprints(profile: str, results_dir: Path) -> dict[str, float]:
+    """Each finished curve model's test NLL: a model retrained under the same recipe (new weights) changes it."""
+    plan = load_plan()
+    _, finished = curve_models(plan, profile, results_dir)
+    return {e.name: finished_metrics(e, results_dir)["test_nll"]["nats"] for e in finished}
+
+
 def twins(profile: str, results_dir: Path) -> dict[str, list | None]:
     """Each finished curve model's 1-mask twin point, as drawn in the figure."""
     plan = load_plan()
@@ -56,6 +64,7 @@ def is_current(profile: str, results_dir: str | Path) -> bool:
     results_dir = Path(results_dir)
     state = saved(results_dir)
     return (state is not None and state.get("identity") == rows_identity(profile, results_dir)
+            and state.get("models") == fingerprints(profile, results_dir)
             and state.get("twins") == twins(profile, results_dir))  # fmt: skip
 
 
@@ -72,8 +81,8 @@ def masks_curve(profile: str, results_dir: str | Path = "results", runs_dir: str
             print(f"masks curve: {experiment.name} has not finished; drawn without it")
     if is_current(profile, results_dir):
         return pd.DataFrame(saved(results_dir)["rows"])
-    identity, state = rows_identity(profile, results_dir), saved(results_dir)
-    kept = saved_rows(state, finished, identity)
+    identity, models, state = rows_identity(profile, results_dir), fingerprints(profile, results_dir), saved(results_dir)
+    kept = saved_rows(state, finished, identity, models)
     missing = [e for e in finished if e.name not in kept]
     computed = compute_rows(missing, identity, runs_dir, profile)
     rows = [row for e in finished for row in kept.get(e.name, [r for r in computed if r["experiment"] == e.name])]
@@ -82,18 +91,22 @@ def masks_curve(profile: str, results_dir: str | Path = "results", runs_dir: str
     paper = [plan.reference(f"mnist.{key}") for key in plan.curve["paper_rows"]]
     drawn_twins = twins(profile, results_dir)
     plot_masks_curve(frame, paper, results_dir / FIGURE, drawn_twins)
-    write_json({"identity": identity, "twins": drawn_twins, "rows": rows}, results_dir / SAVED)  # last: marks it done
+    write_json({"identity": identity, "models": models, "twins": drawn_twins, "rows": rows}, results_dir / SAVED)  # last
     return frame
 
 
-def saved_rows(state: dict[str, Any] | None, finished: list[Experiment], identity: dict[str, Any]) -> dict[str, list]:
-    """The saved rows of each finished model that was evaluated with the same identity and counts: only new models
-    are evaluated again (and only they need their checkpoints in ``runs/``)."""
+def saved_rows(
+    state: dict[str, Any] | None, finished: list[Experiment], identity: dict[str, Any], models: dict[str, float]
+) -> dict[str, list]:
+    """The saved rows of each finished model that was evaluated with the same identity, counts and trained weights
+    (``models``: each one's test NLL): only new or retrained models are evaluated again (and only they need their
+    checkpoints in ``runs/``). A file written before the weights were recorded is taken as of the current weights."""
     if state is None or state.get("identity", {}).get("counts") != identity["counts"]:
         return {}
-    evaluated = state["identity"]["experiments"]
+    evaluated, weights = state["identity"]["experiments"], state.get("models", models)
     return {e.name: [r for r in state["rows"] if r["experiment"] == e.name] for e in finished
-            if e.identity() in evaluated and any(r["experiment"] == e.name for r in state["rows"])}  # fmt: skip
+            if e.identity() in evaluated and weights.get(e.name) == models[e.name]
+            and any(r["experiment"] == e.name for r in state["rows"])}  # fmt: skip
 
 
 def compute_rows(finished: list[Experiment], identity: dict[str, Any], runs_dir: str | Path, profile: str) -> list[dict]:

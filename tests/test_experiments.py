@@ -329,9 +329,13 @@ def test_the_masks_curve_keeps_the_rows_of_models_it_evaluated_before():
     identity = {"experiments": [old.identity(), new.identity()], "counts": [1, 2]}
     rows = [{"experiment": old.name, "masks": n, "test NLL": 90.0 + n} for n in (1, 2)]
     state = {"identity": {"experiments": [old.identity()], "counts": [1, 2]}, "rows": rows}
-    assert saved_rows(state, [old, new], identity) == {old.name: rows}  # only the new model needs its checkpoint
-    assert saved_rows({**state, "identity": {**state["identity"], "counts": [1, 4]}}, [old, new], identity) == {}
-    assert saved_rows(None, [old, new], identity) == {}
+    models = {old.name: 90.5, new.name: 94.3}  # each finished model's test NLL
+    assert saved_rows(state, [old, new], identity, models) == {old.name: rows}  # only the new model needs its checkpoint
+    assert saved_rows({**state, "identity": {**state["identity"], "counts": [1, 4]}}, [old, new], identity, models) == {}
+    assert saved_rows(None, [old, new], identity, models) == {}
+    assert saved_rows({**state, "models": {old.name: 90.5}}, [old, new], identity, models) == {old.name: rows}
+    retrained = {**models, old.name: 90.7}  # same recipe, new weights: its rows are evaluated again
+    assert saved_rows({**state, "models": {old.name: 90.5}}, [old, new], identity, retrained) == {}
 
 
 def test_the_results_readme_shows_pictures_and_notebooks_of_finished_runs_only(tmp_path):

@@ -69,7 +69,7 @@ def snapshot(folder: Path) -> dict[str, tuple[int, bytes]]:
 
 
 def replicate(results: Path, runs: Path, *extra: str) -> subprocess.Popen:
-    command = ["make", "--no-print-directory", *extra, "replicate", "PROFILE=smoke", f"RESULTS={results}", f"RUNS={runs}", *extra]
+    command = ["make", "--no-print-directory", *extra, "replicate", "PROFILE=smoke", f"RESULTS={results}", f"RUNS={runs}"]
     return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env=os.environ | {"MAKEFLAGS": ""})  # fmt: skip
 

@@ -27,8 +27,8 @@ from torch import nn
 from replication.files import write_json, write_text
 from replication.made import MADE
 from replication.masks import degrees_for_mask, masks_from_degrees
+from replication.optimizers import make_optimizer
 from replication.sampling import sample_fast, sample_naive
-from replication.train import TrainConfig, make_optimizer
 
 D, BATCH = 784, 100
 
@@ -120,8 +120,7 @@ def training_throughput(kind: str, hidden: list[int], optimizer: str, steps: int
     x = (torch.rand(BATCH, D) < 0.3).float().to(device)
     if kind == "library":
         model = MADE(input_dim=D, hidden_sizes=hidden).to(device)
-        model.set_mask(0)
-        opt = make_optimizer(model, TrainConfig(optimizer=optimizer, lr=0.01))
+        opt = make_optimizer(model.parameters(), optimizer, lr=0.01, weight_decay=0.0)
         loss_fn = lambda: -model.log_prob(x).mean()  # noqa: E731
     else:
         model = NaiveMADE(hidden).to(device)
@@ -147,7 +146,6 @@ def sampling_seconds(kind: str, hidden: list[int], *, device: torch.device, sync
         model = NaiveMADE(hidden).to(device).eval()
         return median_seconds(lambda: naive_sample(model, uniforms), repeats=3, warmup=1, sync=sync)
     model = MADE(input_dim=D, hidden_sizes=hidden).to(device).eval()
-    model.set_mask(0)
     fn = sample_fast if kind == "library" else sample_naive  # "naive-lib": the library's reference sampler
     return median_seconds(lambda: fn(model, uniforms), repeats=5, warmup=1, sync=sync)
 
@@ -165,7 +163,6 @@ def ensemble_eval_seconds(hidden: list[int], n_test: int = 10_000, *, device: to
     except Exception:  # noqa: BLE001 - random data of the same shape times the same
         pass
     model = MADE(input_dim=D, hidden_sizes=hidden, num_masks=32, order_agnostic=True, connectivity_agnostic=True).to(device)
-    model.set_mask(0)
     return median_seconds(lambda: evaluate_nll(model, data, n_masks=32), repeats=3, warmup=1, sync=sync)
 
 
@@ -177,12 +174,13 @@ def paper_epoch_seconds(hidden: list[int], masks: int, steps: int, *, device: to
     agnostic = masks > 1
     model = MADE(input_dim=D, hidden_sizes=hidden, num_masks=masks, order_agnostic=agnostic, connectivity_agnostic=agnostic,
                  init="orthogonal").to(device)  # fmt: skip
-    model.set_mask(0)
-    opt = make_optimizer(model, TrainConfig(optimizer="adagrad", lr=0.01))
+    opt = make_optimizer(model.parameters(), "adagrad", lr=0.01, weight_decay=0.0)
+    mask = 0
 
     def step():
-        model.next_mask()
-        loss = -model.log_prob(x).mean()
+        nonlocal mask
+        mask = model.mask_set.following(mask)
+        loss = -model.log_prob(x, mask).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -195,7 +193,6 @@ def paper_validation_seconds(hidden: list[int], rows: int, *, device: torch.devi
     torch.manual_seed(0)
     data = (torch.rand(rows, D) < 0.15).float()
     model = MADE(input_dim=D, hidden_sizes=hidden, num_masks=32, order_agnostic=True, connectivity_agnostic=True).to(device)
-    model.set_mask(0)
     from replication.evaluate import evaluate_nll
 
     return median_seconds(lambda: evaluate_nll(model, data, n_masks=32), repeats=1, warmup=1, sync=sync) * 10_000 / rows

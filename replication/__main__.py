@@ -115,8 +115,7 @@ def cmd_sample(args: argparse.Namespace) -> None:
     masks = model.config.num_masks
     if masks and args.mask >= masks:
         raise ConfigError(f"--mask {args.mask}: this run has {masks} mask(s), numbered 0 to {masks - 1}")
-    model.set_mask(args.mask)
-    samples = model.sample(args.n, generator=torch.Generator().manual_seed(args.seed)).numpy()
+    samples = model.sample(args.n, args.mask, generator=torch.Generator().manual_seed(args.seed)).numpy()
     info = registry().get(metrics["data"]["name"])
     image_shape = info.image_shape if info and not metrics["data"].get("source") else None
     save_grid(samples, args.out, image_shape, title=f"{args.n} samples, mask {args.mask}")

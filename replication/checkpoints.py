@@ -23,7 +23,6 @@ FORMAT = 2  # 1: the first release (configs repeated, no "format" key)
 CHECKPOINT_KEYS = {"format", "model_config", "train_config", "data", "epoch", "mask_index", "model", "optimizer", "rng",
                    "best", "history", "seconds"}  # fmt: skip
 MODEL_KEYS = {"format", "config", "state", "data"}
-MIGRATE = "python -m replication.migrate"
 
 
 def read(path: str | os.PathLike, keys: set[str], remedy: str) -> dict[str, Any]:
@@ -39,7 +38,7 @@ def read(path: str | os.PathLike, keys: set[str], remedy: str) -> dict[str, Any]
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
         raise CheckpointError(f"{path} is not a readable file of this project ({reason}); {remedy}") from None
     if isinstance(state, dict) and "format" not in state and ("model_config" in state or "config" in state):
-        raise CheckpointError(f"{path} was written by an older version of this project; convert it once with `{MIGRATE}`")
+        raise CheckpointError(f"{path} was written by the first release of this project, which is no longer read; {remedy}")
     if not isinstance(state, dict) or state.get("format") != FORMAT or not keys <= set(state):
         raise CheckpointError(f"{path} is not a format-{FORMAT} file of this project; {remedy}")
     return state

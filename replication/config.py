@@ -1,27 +1,34 @@
 """The one configuration schema: model, training and evaluation dataclasses, and what is derived from them.
 
-A *recipe* is a flat mapping whose keys are these dataclasses' field names (``seed`` feeds both the model
-and the training).  ``experiments.toml``, the CLI's options (names, defaults, choices, help) and the
+A *recipe* is a flat mapping whose keys are these dataclasses' field names (``seed`` is the model's and also
+seeds the training's shuffling and dropout).  ``experiments.toml``, the CLI's options (names, defaults, choices, help) and the
 checkpoints all use this schema; the defaults below are the only ones (the official MNIST command).
 Every invalid value raises :class:`ConfigError` naming the field.
+
+A run's *identity* (:func:`identity_recipe`) is the one rule of what makes two runs the same.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Mapping
 from dataclasses import MISSING, Field, dataclass, field, fields
 from typing import Any
 
 from .errors import ConfigError
+from .layers import ACTIVATIONS
+from .optimizers import OPTIMIZERS
 
-ACTIVATIONS = ("relu", "tanh", "sigmoid")
 INITS = ("default", "orthogonal")
-OPTIMIZERS = ("adagrad", "adam", "sgd")
 
 
 def option(default: Any, help: str, **rules: Any) -> Any:
-    """A configuration field: its default, help text and rules (``choices``, ``minimum``, ``below``, ``positive``)."""
+    """A configuration field: its default, help text and rules (``choices``, ``minimum``, ``below``, ``positive``).
+
+    A field added after results were recorded declares ``absent``: the value that does what runs did before the
+    field existed (usually its default). Runs with that value keep their identity (see :func:`identity_recipe`).
+    """
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata={"help": help, **rules})
     return field(default=default, metadata={"help": help, **rules})
@@ -82,28 +89,34 @@ class MADEConfig(Validated):
     input_dim: int = field(metadata={"help": "number of binary inputs D (taken from the data set)", "minimum": 2})
     hidden_sizes: list[int] = option([500], "hidden layer sizes, one number per layer", minimum=1)
     direct: bool = option(True, "direct input-to-output connections")
-    activation: str = option("relu", "hidden activation", choices=ACTIVATIONS)
+    activation: str = option("relu", "hidden activation", choices=tuple(ACTIVATIONS))
     num_masks: int = option(1, "masks K cycled over minibatches (0 = a new mask every minibatch)", minimum=0)
     order_agnostic: bool = option(False, "resample the input ordering for every mask")
     connectivity_agnostic: bool = option(False, "resample the hidden connectivity for every mask")
     random_ordering: bool = option(False, "a model with a fixed ordering uses one random ordering drawn from the seed")
     dropout: float = option(0.0, "dropout rate on hidden units", minimum=0.0, below=1.0)
     init: str = option("default", "weight initialisation: nn.Linear's default or orthogonal", choices=INITS)
-    seed: int = option(0, "seed of masks, orderings, initialisation, shuffling and dropout", minimum=0)
+    seed: int = option(0, "seed of masks, orderings, initialisation, shuffling and dropout", minimum=0, below=2**63)
 
 
 @dataclass
 class TrainConfig(Validated):
     """Optimisation recipe.  Defaults follow the official MNIST command (Adagrad 0.01, batch 100, look-ahead 30)."""
 
-    optimizer: str = option("adagrad", "optimizer", choices=OPTIMIZERS)
+    optimizer: str = option(
+        "adagrad", "optimizer (adagrad_official: the official code's rule, lr*g/sqrt(G+1e-6))", choices=tuple(OPTIMIZERS)
+    )
     lr: float = option(0.01, "learning rate", positive=True)
     weight_decay: float = option(0.0, "L2 penalty", minimum=0.0)
     batch_size: int = option(100, "minibatch size", minimum=1)
     patience: int = option(30, "early-stopping look-ahead: epochs without a better validation NLL", minimum=1)
     max_epochs: int = option(1000, "epoch cap, a guard far above where early stopping ends a run", minimum=1)
     valid_masks: int = option(1, "masks in the validation ensemble used for early stopping", minimum=1)
-    seed: int = option(0, "seed of masks, orderings, initialisation, shuffling and dropout", minimum=0)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.weight_decay and not OPTIMIZERS[self.optimizer].weight_decay:
+            raise ConfigError(f"weight_decay must be 0 with optimizer {self.optimizer} (the official rule has none)")
 
 
 @dataclass
@@ -115,11 +128,40 @@ class EvalConfig(Validated):
 
 CONFIGS = (MADEConfig, TrainConfig, EvalConfig)
 NOT_IN_RECIPES = {"input_dim"}  # taken from the data
+NOT_IN_IDENTITY = {"max_epochs"}  # a raised epoch cap continues the same run
 
 
 def recipe_fields() -> dict[str, Field]:
-    """Every recipe key and its field (``seed`` once: it is shared by the model and the training)."""
+    """Every recipe key and its field."""
     return {f.name: f for cls in CONFIGS for f in fields(cls) if f.name not in NOT_IN_RECIPES}
+
+
+def identity_recipe(recipe: Mapping[str, Any], schema: Mapping[str, Field] | None = None) -> dict[str, Any]:
+    """What of a recipe makes a run what it is; the one rule. Every field counts except ``max_epochs`` (a raised cap
+    continues the same run) and a field at its ``absent`` value (an option added later, set to what runs did before
+    it existed): adding such an option leaves every finished run and checkpoint current, while a changed value or a
+    changed default (which changes recipes) makes a run stale. A field missing from ``recipe`` counts as absent."""
+    schema = recipe_fields() if schema is None else schema
+
+    def counts(name: str) -> bool:
+        absent = schema[name].metadata.get("absent", MISSING)
+        return name not in NOT_IN_IDENTITY and (absent is MISSING or recipe[name] != absent)
+
+    return {k: v for k, v in recipe.items() if k in schema and counts(k)}
+
+
+def config_from_dict(cls: type, saved: Mapping[str, Any], **extra: Any) -> Any:
+    """A configuration from a recorded dict (a checkpoint's, a ``metrics.json``'s): a field added since takes its
+    ``absent`` value, a key of another configuration (the ``seed`` that older train configs repeated) is dropped."""
+    known = {f.name: f for f in fields(cls)}
+    values = {k: v for k, v in saved.items() if k in known}
+    for name, f in known.items():
+        if name not in values and name not in extra and "absent" in f.metadata:
+            values[name] = f.metadata["absent"]
+    try:
+        return cls(**values, **extra)
+    except TypeError as exc:
+        raise ConfigError(f"a recorded {cls.__name__} is incomplete ({exc})") from None
 
 
 def default_of(f: Field) -> Any:
@@ -146,7 +188,8 @@ def build(cls: type, recipe: dict[str, Any], **extra: Any) -> Any:
 def configs_from_recipe(recipe: dict[str, Any], input_dim: int) -> tuple[MADEConfig, TrainConfig, EvalConfig]:
     """The three configurations of a recipe, for data of dimension ``input_dim``."""
     check_recipe_keys(recipe, "recipe")
-    return build(MADEConfig, recipe, input_dim=input_dim), build(TrainConfig, recipe), build(EvalConfig, recipe)
+    model, train, evaluation = CONFIGS
+    return build(model, recipe, input_dim=input_dim), build(train, recipe), build(evaluation, recipe)
 
 
 def add_recipe_options(parser: argparse.ArgumentParser) -> None:

@@ -9,8 +9,7 @@ import torch
 
 from .config import MADEConfig, TrainConfig
 from .errors import ConfigError, TrainingError
-
-OPTIMIZER_STATES = {"adagrad": 1, "adam": 2, "sgd": 0}  # tensors of state per parameter tensor
+from .optimizers import OPTIMIZERS
 
 
 def resolve_device(name: str | torch.device | None) -> torch.device:
@@ -41,7 +40,7 @@ def training_bytes(config: MADEConfig, train: TrainConfig, batch_rows: int | Non
     """A generous estimate of the memory needed to train: parameters, gradients, optimizer state, the best
     parameters, one mask set (plus a masked copy of the weights when masks change) and the activations."""
     params = parameter_count(config)
-    copies = 4 + OPTIMIZER_STATES[train.optimizer] + (0 if config.num_masks == 1 else 1)
+    copies = 4 + OPTIMIZERS[train.optimizer].states + (0 if config.num_masks == 1 else 1)
     rows = batch_rows or max(train.batch_size, 1000)  # evaluation runs in batches of 1000
     activations = 4 * rows * (sum(config.hidden_sizes) + 3 * config.input_dim)
     return 4 * params * copies + activations

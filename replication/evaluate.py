@@ -35,7 +35,7 @@ def log_likelihoods(model: MADE, data: torch.Tensor, n_masks: int = 1, batch_siz
     device = model.output.weight.device
     try:
         chunks = [
-            model.log_prob(data[i : i + batch_size].to(device), n_masks=n_masks).double().cpu()
+            model.ensemble_log_prob(data[i : i + batch_size].to(device), n_masks).double().cpu()
             for i in range(0, data.shape[0], batch_size)
         ]
     finally:

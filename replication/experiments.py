@@ -23,7 +23,15 @@ from typing import Any
 
 import torch
 
-from .config import EvalConfig, MADEConfig, TrainConfig, check_recipe_keys, configs_from_recipe, default_recipe
+from .config import (
+    EvalConfig,
+    MADEConfig,
+    TrainConfig,
+    check_recipe_keys,
+    configs_from_recipe,
+    default_recipe,
+    identity_recipe,
+)
 from .data import BinaryDataset, is_local, load_dataset, locate, registry
 from .errors import ConfigError, DataError, ReplicationError
 from .figures import save_grid
@@ -33,7 +41,6 @@ from .runs import PER_EXAMPLE, train_run
 
 INFO_FIELDS = {"profiles", "dataset", "paper", "architecture", "note", "seeds"}
 SEED_RUN = re.compile(r"^(?P<row>.+)-seed(?P<seed>\d+)$")
-NOT_IN_IDENTITY = {"max_epochs"}  # a raised cap continues the same run
 UNAVAILABLE = "not run: data not available offline"
 
 
@@ -69,9 +76,8 @@ class Experiment:
         return self.configs(2)[1]
 
     def identity(self) -> dict[str, Any]:
-        """What makes two runs the same: data set, subset and the recipe except the epoch cap."""
-        recipe = {k: v for k, v in self.recipe.items() if k not in NOT_IN_IDENTITY}
-        return {"dataset": self.dataset, "subset": self.subset, "recipe": recipe}
+        """What makes two runs the same: data set, subset and the recipe's identity (``config.identity_recipe``)."""
+        return {"dataset": self.dataset, "subset": self.subset, "recipe": identity_recipe(self.recipe)}
 
     def run_dir(self, runs_dir: str | Path, profile: str) -> Path:
         """Checkpoint folder of this recipe: ``runs_dir/PROFILE/NAME-<8 hex digits of the identity>``."""
@@ -278,7 +284,6 @@ def run_experiment(
 
 def write_samples(model: MADE, data: BinaryDataset, path: Path, title: str, n: int = 100) -> str:
     """A 10x10 grid of exact samples from the trained model (mask 0, fixed seed); returns its path under results."""
-    model.set_mask(0)
-    samples = model.sample(n, generator=torch.Generator().manual_seed(0))
+    samples = model.sample(n, 0, generator=torch.Generator().manual_seed(0))
     save_grid(samples.cpu().numpy(), path, data.image_shape, title=f"{title}: {n} exact samples")
     return str(path.relative_to(path.parents[1]))

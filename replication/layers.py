@@ -1,4 +1,4 @@
-"""A linear layer that owns its connectivity mask (the building block of MADE)."""
+"""A linear layer whose weight is multiplied by a connectivity mask given with each call (MADE's building block)."""
 
 from __future__ import annotations
 
@@ -6,38 +6,32 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+ACTIVATIONS = {"relu": F.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid}  # the hidden activations a recipe can name
+
 
 class MaskedLinear(nn.Linear):
-    """``y = x (W * M)^T + b``: a linear layer whose weight ``W`` is multiplied by a binary mask ``M``.
+    """``y = x (W * M)^T + b`` for the mask ``M`` passed to :meth:`forward`.
 
-    With ``fixed_mask`` (a model that only ever uses one mask) the masked-out weights are set to zero once
-    in :meth:`set_mask` and their gradients are zeroed after every backward pass, so they stay exactly zero
-    (zero optimizer state, zero updates) and the forward pass skips the multiplication by ``M``.
+    A layer built with :meth:`fix_mask` (a model that only ever uses one mask) has its masked-out weights set to
+    zero once and their gradients zeroed after every backward pass, so they stay exactly zero (zero optimizer
+    state, zero updates); it is then called without a mask and skips the multiplication.
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, *, fixed_mask: bool = False) -> None:
-        super().__init__(in_features, out_features, bias=bias)
-        self.fixed_mask = fixed_mask
-        self.register_buffer("mask", torch.ones(out_features, in_features), persistent=False)
-        if fixed_mask:
-            self.weight.register_post_accumulate_grad_hook(self._mask_gradient)
-
-    def _mask_gradient(self, weight: torch.Tensor) -> None:
-        weight.grad.mul_(self.mask)
-
-    def set_mask(self, mask: torch.Tensor) -> None:
-        """Use ``mask`` (shaped like the weight) from now on."""
+    def fix_mask(self, mask: torch.Tensor) -> None:
+        """Zero the weights ``mask`` removes, for good: they and their gradients stay zero."""
         if mask.shape != self.weight.shape:
             raise ValueError(f"mask of shape {tuple(mask.shape)} for a weight of shape {tuple(self.weight.shape)}")
-        self.mask = mask.to(device=self.weight.device, dtype=self.weight.dtype)
-        if self.fixed_mask:
-            with torch.no_grad():
-                self.weight.mul_(self.mask)
+        self.register_buffer("fixed_mask", mask.to(self.weight.dtype), persistent=False)
+        with torch.no_grad():
+            self.weight.mul_(self.fixed_mask)
+        self.weight.register_post_accumulate_grad_hook(self._mask_gradient)
 
-    @property
-    def masked_weight(self) -> torch.Tensor:
-        """``W * M`` (for a fixed mask, ``W`` itself: its masked-out entries are already zero)."""
-        return self.weight if self.fixed_mask else self.weight * self.mask
+    def _mask_gradient(self, weight: torch.Tensor) -> None:
+        weight.grad.mul_(self.fixed_mask)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(x, self.masked_weight, self.bias)
+    def masked_weight(self, mask: torch.Tensor | None) -> torch.Tensor:
+        """``W * M``; ``W`` itself for ``mask=None`` (a fixed-mask layer: its masked-out entries are already zero)."""
+        return self.weight if mask is None else self.weight * mask
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return F.linear(x, self.masked_weight(mask), self.bias)

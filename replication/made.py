@@ -5,12 +5,14 @@ The whole forward pass is :meth:`MADE.forward`: masked hidden layers, then the o
 
     h^0 = x,   h^l = act(b^l + (W^l * M^l) h^{l-1}),   logits = c + (V * M^V) h^L + (A * M^A) x
 
-Output ``d`` is the logit of ``p(x_d = 1 | x_{<d})`` in the ordering of the current mask.
+Output ``d`` is the logit of ``p(x_d = 1 | x_{<d})`` in the ordering of the mask named in the call: the model
+holds no "current" mask; its :class:`~replication.masks.MaskSet` turns a mask index into masks.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -18,132 +20,97 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import MADEConfig
-from .layers import MaskedLinear
-from .masks import Degrees, Masks, degrees_for_mask, masks_from_degrees
+from .layers import ACTIVATIONS, MaskedLinear
+from .masks import Degrees, Masks, MaskSet
 from .sampling import sample
-
-MASK_CACHE_BYTES = 512 * 2**20  # keep the whole K-mask set in memory when it fits in this budget
-ACTIVATIONS = {"relu": F.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid}
 
 __all__ = ["MADE", "MADEConfig"]
 
 
-def mask_cache_budget(device: torch.device) -> int:
-    """Bytes a K-mask set may take to stay resident: 512 MiB on CPU, a quarter of the GPU's memory on CUDA (the
-    paper's 2x8000 set of 32 masks takes 9.8 GB in float32 and is then built once, not every minibatch)."""
-    if device.type == "cuda":
-        return max(MASK_CACHE_BYTES, torch.cuda.get_device_properties(device).total_memory // 4)
-    return MASK_CACHE_BYTES
-
-
 class MADE(nn.Module):
-    """Masked autoencoder for binary vectors, with a reproducible set of masks.
-
-    Mask ``k`` is a pure function of ``(config.seed, k)``; the model holds one mask at a time
-    (``mask_index``) and :meth:`next_mask` cycles through the set of ``num_masks`` masks.
-    """
+    """Masked autoencoder for binary vectors, with a reproducible set of masks (``mask_set``)."""
 
     def __init__(self, config: MADEConfig | None = None, **kwargs: Any) -> None:
         super().__init__()
-        self.config = config if config is not None else MADEConfig(**kwargs)
-        cfg, fixed = self.config, self.config.num_masks == 1
+        self.config = cfg = config if config is not None else MADEConfig(**kwargs)
         sizes = [cfg.input_dim, *cfg.hidden_sizes]
-        self.hidden = nn.ModuleList(MaskedLinear(i, o, fixed_mask=fixed) for i, o in zip(sizes[:-1], sizes[1:]))
-        self.output = MaskedLinear(sizes[-1], cfg.input_dim, fixed_mask=fixed)
-        self.direct = MaskedLinear(cfg.input_dim, cfg.input_dim, bias=False, fixed_mask=fixed) if cfg.direct else None
+        self.hidden = nn.ModuleList(MaskedLinear(i, o) for i, o in zip(sizes[:-1], sizes[1:]))
+        self.output = MaskedLinear(sizes[-1], cfg.input_dim)
+        self.direct = MaskedLinear(cfg.input_dim, cfg.input_dim, bias=False) if cfg.direct else None
         self.activation = ACTIVATIONS[cfg.activation]
         self.dropout = nn.Dropout(cfg.dropout)
+        self.mask_set = MaskSet(
+            cfg.input_dim, cfg.hidden_sizes, cfg.seed, cfg.num_masks, order_agnostic=cfg.order_agnostic,
+            connectivity_agnostic=cfg.connectivity_agnostic, random_ordering=cfg.random_ordering,
+        )  # fmt: skip
         self._init_weights()
-        self._mask_cache: dict[tuple, Masks] = {}
-        self.mask_index = 0
-        self.set_mask(0)
+        if self.fixed:
+            for layer, mask in zip(self.masked_layers, self.mask_set.masks(0).all):
+                layer.fix_mask(mask)
 
     # ------------------------------------------------------------ forward pass
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits of ``p(x_d = 1 | x_{<d})`` for every ``d``, under the current mask."""
+    def forward(self, x: torch.Tensor, mask: int = 0) -> torch.Tensor:
+        """Logits of ``p(x_d = 1 | x_{<d})`` for every ``d``, under mask ``mask`` of the set."""
+        masks = self.layer_masks(mask)
         h = x
-        for layer in self.hidden:
-            h = self.dropout(self.activation(layer(h)))
-        logits = self.output(h)
+        for layer, m in zip(self.hidden, masks):
+            h = self.dropout(self.activation(layer(h, m)))
+        logits = self.output(h, masks[len(self.hidden)])
         if self.direct is not None:
-            logits = logits + self.direct(x)
+            logits = logits + self.direct(x, masks[-1])
         return logits
 
-    def log_prob(self, x: torch.Tensor, n_masks: int = 1) -> torch.Tensor:
-        """Per-example log-likelihood in nats, shape (batch,).
+    def log_prob(self, x: torch.Tensor, mask: int = 0) -> torch.Tensor:
+        """Per-example log-likelihood in nats under mask ``mask``, shape (batch,)."""
+        return -F.binary_cross_entropy_with_logits(self(x, mask), x, reduction="none").sum(dim=1)
 
-        With ``n_masks == 1`` the current mask is used.  Otherwise the ensemble of masks
-        ``0..n_masks-1`` (modulo the set size): ``log mean_k p_k(x)``, i.e. probabilities are
-        averaged, never logits.  The current mask is restored afterwards.
-        """
-        if n_masks == 1:
-            return -F.binary_cross_entropy_with_logits(self(x), x, reduction="none").sum(dim=1)
-        if n_masks < 1:
-            raise ValueError(f"n_masks must be >= 1, got {n_masks}")
-        current = self.mask_index
-        try:
-            per_mask = []
-            for k in range(n_masks):
-                self.set_mask(k)
-                per_mask.append(self.log_prob(x))
-        finally:
-            self.set_mask(current)
-        return torch.logsumexp(torch.stack(per_mask), dim=0) - math.log(n_masks)
+    def ensemble_log_prob(self, x: torch.Tensor, masks: int | Sequence[int]) -> torch.Tensor:
+        """``log mean_k p_k(x)`` over masks ``0..masks-1`` (or the listed ones): probabilities are averaged, never
+        logits."""
+        indices = range(masks) if isinstance(masks, int) else masks
+        if len(indices) < 1:
+            raise ValueError(f"an ensemble needs at least one mask, got {masks!r}")
+        per_mask = torch.stack([self.log_prob(x, k) for k in indices])
+        return torch.logsumexp(per_mask, dim=0) - math.log(len(indices))
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``n`` exact samples in {0,1}^D under the current mask (ancestral, in its ordering)."""
-        return sample(self, n, generator=generator)
+    def sample(self, n: int, mask: int = 0, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` exact samples in {0,1}^D under mask ``mask`` (ancestral, in its ordering)."""
+        return sample(self, n, mask, generator=generator)
 
     # ------------------------------------------------------------------ masks
+    @property
+    def fixed(self) -> bool:
+        """A single-mask model: its masked-out weights are zero for good and no mask is applied per call."""
+        return self.config.num_masks == 1
+
     @property
     def masked_layers(self) -> list[MaskedLinear]:
         """The layers in mask order: hidden ones, output, then direct (when present)."""
         return [*self.hidden, self.output] + ([self.direct] if self.direct is not None else [])
 
-    def degrees(self, mask_index: int | None = None) -> Degrees:
-        """Degrees of mask ``mask_index`` (default: the current one)."""
-        cfg = self.config
-        k = self.mask_index if mask_index is None else self._canonical(mask_index)
-        return degrees_for_mask(
-            cfg.input_dim, cfg.hidden_sizes, cfg.seed, k, order_agnostic=cfg.order_agnostic,
-            connectivity_agnostic=cfg.connectivity_agnostic, random_first_ordering=cfg.random_ordering,
-        )  # fmt: skip
-
-    def masks(self, mask_index: int | None = None) -> Masks:
-        """The masks of mask ``mask_index`` on the model's device; a K-mask set is cached when it is small."""
+    def layer_masks(self, mask: int) -> list[torch.Tensor | None]:
+        """The mask of each masked layer for mask ``mask`` (``None`` everywhere for a fixed-mask model)."""
+        if self.fixed:
+            return [None] * len(self.masked_layers)
         weight = self.output.weight
-        k = self.mask_index if mask_index is None else self._canonical(mask_index)
-        key = (k, weight.dtype, weight.device)
-        if key in self._mask_cache:
-            return self._mask_cache[key]
-        masks = masks_from_degrees(self.degrees(k), weight.dtype, weight.device)
-        per_mask = sum(layer.weight.numel() for layer in self.masked_layers) * weight.element_size()
-        if self.config.num_masks > 1 and self.config.num_masks * per_mask <= mask_cache_budget(weight.device):
-            self._mask_cache = {c: m for c, m in self._mask_cache.items() if c[1:] == key[1:]}
-            self._mask_cache[key] = masks
-        return masks
+        return list(self.mask_set.masks(mask, weight.dtype, weight.device).all)[: len(self.masked_layers)]
 
-    def set_mask(self, mask_index: int) -> None:
-        """Make mask ``mask_index`` (taken modulo the set size) the current one."""
-        self.mask_index = self._canonical(mask_index)
-        masks = self.masks(self.mask_index)
-        for layer, mask in zip(self.masked_layers, [*masks.hidden, masks.output, masks.direct]):
-            layer.set_mask(mask)
+    def masked_weights(self, mask: int) -> list[torch.Tensor]:
+        """``W * M`` of every masked layer (in :attr:`masked_layers` order) under mask ``mask``."""
+        return [layer.masked_weight(m) for layer, m in zip(self.masked_layers, self.layer_masks(mask))]
 
-    def next_mask(self) -> None:
-        """Advance to the next mask of the set (a no-op for a single-mask model)."""
-        if self.config.num_masks != 1:
-            self.set_mask(self.mask_index + 1)
+    def degrees(self, mask: int = 0) -> Degrees:
+        return self.mask_set.degrees(mask)
 
-    @property
-    def ordering(self) -> torch.Tensor:
-        """Input indices in the order the current mask models them."""
-        return torch.as_tensor(self.degrees().ordering)
+    def masks(self, mask: int = 0) -> Masks:
+        """The masks of mask ``mask`` on the model's device."""
+        weight = self.output.weight
+        return self.mask_set.masks(mask, weight.dtype, weight.device)
 
-    def _canonical(self, mask_index: int) -> int:
-        k = self.config.num_masks
-        return mask_index % k if k > 0 else mask_index
+    def ordering(self, mask: int = 0) -> torch.Tensor:
+        """Input indices in the order mask ``mask`` models them."""
+        return self.mask_set.ordering(mask)
 
     def _init_weights(self) -> None:
         """Init each weight block with its own fan-in (orthogonal if configured); biases at zero."""

@@ -36,6 +36,11 @@ class Masks:
     output: torch.Tensor
     direct: torch.Tensor
 
+    @property
+    def all(self) -> tuple[torch.Tensor, ...]:
+        """Every mask in layer order: hidden ones, output, direct."""
+        return (*self.hidden, self.output, self.direct)
+
 
 def sample_hidden_degrees(input_dim: int, hidden_sizes: list[int], rng: np.random.Generator) -> tuple[np.ndarray, ...]:
     """Draw hidden degrees layer by layer, each uniform in ``[min of previous layer, D-1]``."""
@@ -101,3 +106,75 @@ def count_disconnected_units(masks: Masks) -> dict[str, list[int]]:
         "no_inputs": [int((m.sum(dim=1) == 0).sum()) for m in masks.hidden],
         "no_outputs": [int((m.sum(dim=0) == 0).sum()) for m in outgoing],
     }
+
+
+MASK_CACHE_BYTES = 512 * 2**20  # a K-mask set stays resident when it fits in this budget (CPU)
+
+
+def mask_cache_budget(device: torch.device) -> int:
+    """Bytes a K-mask set may take to stay resident: 512 MiB on CPU, a quarter of the GPU's memory on CUDA (the
+    paper's 2x8000 set of 32 masks takes 9.8 GB in float32 and is then built once, not every minibatch)."""
+    if device.type == "cuda":
+        return max(MASK_CACHE_BYTES, torch.cuda.get_device_properties(device).total_memory // 4)
+    return MASK_CACHE_BYTES
+
+
+class MaskSet:
+    """The masks of one model: mask ``k`` is a pure function of ``(seed, k)``; the one owner of mask state.
+
+    ``size`` masks are cycled (``size == 0``: an unbounded set, a new mask for every index). Nothing here
+    is "current": every caller names the mask it wants. A bounded set is kept resident on a device when it fits.
+    """
+
+    def __init__(
+        self,
+        input_dim: int,
+        hidden_sizes: list[int],
+        seed: int,
+        size: int,
+        *,
+        order_agnostic: bool,
+        connectivity_agnostic: bool,
+        random_ordering: bool,
+    ) -> None:
+        self.input_dim, self.hidden_sizes, self.seed, self.size = input_dim, list(hidden_sizes), seed, size
+        self.order_agnostic, self.connectivity_agnostic = order_agnostic, connectivity_agnostic
+        self.random_ordering = random_ordering
+        self._cache: dict[tuple, Masks] = {}
+
+    def canonical(self, k: int) -> int:
+        """Mask ``k`` of the set: indices wrap around a bounded set."""
+        return k % self.size if self.size > 0 else k
+
+    def following(self, k: int) -> int:
+        """The mask after ``k`` (the same one for a single-mask set)."""
+        return self.canonical(k + 1)
+
+    def degrees(self, k: int = 0) -> Degrees:
+        return degrees_for_mask(
+            self.input_dim, self.hidden_sizes, self.seed, self.canonical(k), order_agnostic=self.order_agnostic,
+            connectivity_agnostic=self.connectivity_agnostic, random_first_ordering=self.random_ordering,
+        )  # fmt: skip
+
+    def ordering(self, k: int = 0) -> torch.Tensor:
+        """Input indices in the order mask ``k`` models them."""
+        return torch.as_tensor(self.degrees(k).ordering)
+
+    def masks(self, k: int = 0, dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu") -> Masks:
+        """The masks of mask ``k`` on ``device``; a bounded set is cached when all of it fits the device's budget."""
+        device = torch.device(device)
+        key = (self.canonical(k), dtype, device)
+        if key in self._cache:
+            return self._cache[key]
+        masks = masks_from_degrees(self.degrees(key[0]), dtype, device)
+        sizes = [self.input_dim, *self.hidden_sizes, self.input_dim]
+        per_mask = (sum(i * o for i, o in zip(sizes[:-1], sizes[1:])) + self.input_dim**2) * masks.output.element_size()
+        if self.size > 1 and self.size * per_mask <= mask_cache_budget(device):
+            self._cache = {c: m for c, m in self._cache.items() if c[1:] == key[1:]}  # one dtype and device at a time
+            self._cache[key] = masks
+        return masks
+
+    @property
+    def resident(self) -> int:
+        """How many masks are held in memory."""
+        return len(self._cache)

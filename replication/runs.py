@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from .checkpoints import read_model, write_model
-from .config import EvalConfig, MADEConfig, TrainConfig
+from .config import EvalConfig, MADEConfig, TrainConfig, config_from_dict
 from .data import BinaryDataset
 from .device import resolve_device
 from .errors import ConfigError, ReplicationError
@@ -97,7 +97,7 @@ def load_model(run_dir: str | os.PathLike, device: str | None = None) -> MADE:
     """The best model saved in a run folder (read without running any code from the file)."""
     saved = read_model(Path(run_dir) / MODEL)
     try:
-        model = MADE(MADEConfig(**saved["config"]))
+        model = MADE(config_from_dict(MADEConfig, saved["config"]))
         model.load_state_dict(saved["state"])
     except (ReplicationError, TypeError, RuntimeError) as exc:
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]

@@ -1,4 +1,4 @@
-"""Exact ancestral sampling from a MADE, in the ordering of its current mask.
+"""Exact ancestral sampling from a MADE, in the ordering of a given mask.
 
 Both samplers set ``x_d = [u_d < p(x_d = 1 | x_<d)]`` from the same uniforms ``u``, so they agree
 sample for sample.  The naive one runs a full forward pass per dimension (O(D^2 H) per sample).
@@ -15,28 +15,29 @@ from torch import nn
 
 
 @torch.no_grad()
-def sample_naive(model: nn.Module, uniforms: torch.Tensor) -> torch.Tensor:
+def sample_naive(model: nn.Module, uniforms: torch.Tensor, mask: int = 0) -> torch.Tensor:
     """Reference sampler: one full forward pass per dimension."""
     was_training = model.training
     model.eval()
     x = torch.zeros_like(uniforms)
-    for d in model.ordering.tolist():
-        probs = torch.sigmoid(model(x)[:, d])
+    for d in model.ordering(mask).tolist():
+        probs = torch.sigmoid(model(x, mask)[:, d])
         x[:, d] = (uniforms[:, d] < probs).to(x.dtype)
     model.train(was_training)
     return x
 
 
 @torch.no_grad()
-def sample_fast(model: nn.Module, uniforms: torch.Tensor) -> torch.Tensor:
+def sample_fast(model: nn.Module, uniforms: torch.Tensor, mask: int = 0) -> torch.Tensor:
     """Same samples as :func:`sample_naive` for the same uniforms, with incremental first-layer updates."""
-    first, *rest = model.hidden
-    deeper = [(layer.bias, layer.masked_weight.t()) for layer in rest]
-    first_weight, output_weight = first.masked_weight, model.output.masked_weight
-    direct_weight = model.direct.masked_weight if model.direct is not None else None
+    layers, weights = model.masked_layers, model.masked_weights(mask)
+    depth = len(model.hidden)
+    first, first_weight, output_weight = layers[0], weights[0], weights[depth]
+    deeper = [(layer.bias, weight.t()) for layer, weight in zip(layers[1:depth], weights[1:depth])]
+    direct_weight = weights[-1] if model.direct is not None else None
     x = torch.zeros_like(uniforms)
     pre_activation = first.bias.expand(x.shape[0], -1).clone()  # first layer at x = 0
-    for d in model.ordering.tolist():
+    for d in model.ordering(mask).tolist():
         h = model.activation(pre_activation)
         for bias, weight_t in deeper:
             h = model.activation(torch.addmm(bias, h, weight_t))
@@ -50,8 +51,11 @@ def sample_fast(model: nn.Module, uniforms: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def sample(model: nn.Module, n: int, generator: torch.Generator | None = None, naive: bool = False) -> torch.Tensor:
-    """Draw ``n`` exact samples in {0,1}^D; uniforms are drawn first (on CPU), so results are seedable."""
+def sample(
+    model: nn.Module, n: int, mask: int = 0, generator: torch.Generator | None = None, naive: bool = False
+) -> torch.Tensor:
+    """Draw ``n`` exact samples in {0,1}^D under mask ``mask``; uniforms are drawn first (on CPU), so results are
+    seedable."""
     param = model.output.weight
     uniforms = torch.rand(n, model.config.input_dim, generator=generator, dtype=param.dtype).to(param.device)
-    return (sample_naive if naive else sample_fast)(model, uniforms)
+    return (sample_naive if naive else sample_fast)(model, uniforms, mask)

@@ -36,11 +36,12 @@ def make_model(input_dim: int = 8, seed: int = 3, dtype: torch.dtype = torch.flo
     """A small MADE with non-trivial (non-zero) biases, so no unit is trivially dead."""
     config = MADEConfig(input_dim=input_dim, hidden_sizes=overrides.pop("hidden_sizes", [16]), seed=seed, **overrides)
     model = MADE(config).to(dtype)
-    model.set_mask(0)
     gen = torch.Generator().manual_seed(seed + 100)
     with torch.no_grad():
         for p in model.parameters():
             p.add_(0.3 * torch.randn(p.shape, generator=gen, dtype=dtype))
+        for layer in model.masked_layers if model.fixed else []:  # a fixed mask's removed weights stay zero
+            layer.weight.mul_(layer.fixed_mask)
     return model
 
 

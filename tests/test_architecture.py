@@ -8,12 +8,10 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
 from replication import curve
-from replication.config import recipe_fields
-from replication.experiments import INFO_FIELDS, NOT_IN_IDENTITY, data_unavailable, is_complete, load_plan, metrics_path
-from replication.migrate import migrate_runs
+from replication.config import NOT_IN_IDENTITY, recipe_fields
+from replication.experiments import INFO_FIELDS, data_unavailable, is_complete, load_plan, metrics_path
 from replication.train import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,40 +87,56 @@ def test_the_committed_results_are_recognised_as_finished(folder, profile):
         assert curve.is_current(profile, ROOT / folder)  # the curve is not recomputed (that would need runs/)
     for path in (ROOT / folder / "metrics").glob("*.json"):
         recipe = json.loads(path.read_text())["identity"]["recipe"]
-        assert set(recipe) == set(recipe_fields()) - NOT_IN_IDENTITY, path.name
+        counted = {n for n, f in recipe_fields().items() if "absent" not in f.metadata} - NOT_IN_IDENTITY
+        assert counted <= set(recipe) <= set(recipe_fields()) - NOT_IN_IDENTITY, path.name
 
 
-def format_1(state: dict) -> dict:
-    """A format-2 checkpoint written back in the first release's layout (configs repeated, no "format" key)."""
-    extra = {"config": state["model_config"], "mask_index": state["mask_index"]}
-    best = {**state["best"], "state": {**state["best"]["state"], "_extra_state": extra}}
-    return {
-        "model_config": state["model_config"], "train_config": state["train_config"],
-        "model": {**state["model"], "_extra_state": extra}, "optimizer": state["optimizer"],
-        "shuffle_rng": state["rng"]["shuffle"], "torch_rng": state["rng"]["torch"], "epoch": state["epoch"],
-        "mask_index": state["mask_index"], "best": best, "history": state["history"], "seconds": state["seconds"],
-        "finished": False, "data": {**state["data"], "source": "/somewhere/dna.npz"},
-    }  # fmt: skip
+def with_new_training_option(monkeypatch, default: str, absent: str) -> None:
+    """Pretend a release added a training option ``new_option`` (its default and its ``absent`` value)."""
+    from replication import config
+
+    extended = dataclasses.make_dataclass(
+        "TrainConfig", [("new_option", "str", config.option(default, "an option added later", absent=absent))],
+        bases=(config.TrainConfig,),
+    )  # fmt: skip
+    monkeypatch.setattr(config, "CONFIGS", (config.MADEConfig, extended, config.EvalConfig))
+    load_plan.cache_clear()
 
 
-def test_a_first_release_checkpoint_is_migrated_and_resumes_exactly(tmp_path):
+@pytest.fixture
+def fresh_plan():
+    load_plan.cache_clear()
+    yield
+    load_plan.cache_clear()
+
+
+def finished_committed(profile: str = "cpu") -> list:
+    experiments = load_plan().for_profile(profile)
+    return [e for e in experiments if is_complete(e, ROOT / "results")]
+
+
+def test_a_new_option_at_its_absent_value_keeps_every_finished_result_and_checkpoint(monkeypatch, fresh_plan, tmp_path):
+    from replication.config import configs_from_recipe, default_recipe, identity_recipe
     from replication.experiments import load_data
     from replication.made import MADE
 
-    experiment = load_plan().experiment("uci_dna_single", "smoke")  # two epochs
+    before = {e.name: e.run_dir("runs", "cpu") for e in finished_committed()}
+    experiment = load_plan().experiment("uci_dna_single", "smoke")
     data = load_data(experiment)
     model_config, train_config, _ = experiment.configs(data.dim)
-    straight = Trainer(MADE(model_config), data, train_config, progress=False).run()
+    Trainer(MADE(model_config), data, dataclasses.replace(train_config, max_epochs=1), tmp_path / "c.pt", progress=False).run()
 
-    one_epoch = dataclasses.replace(train_config, max_epochs=1)
-    first = Trainer(MADE(model_config), data, one_epoch, progress=False)
-    first.run()
-    old_folder = tmp_path / "smoke" / "uci_dna_single-0123abcd"  # the first release's key for this recipe
-    old_folder.mkdir(parents=True)
-    torch.save(format_1(first.state()), old_folder / "checkpoint.pt")
+    with_new_training_option(monkeypatch, default="off", absent="off")
+    assert "new_option" in default_recipe()
+    after = {e.name: e.run_dir("runs", "cpu") for e in finished_committed()}
+    assert after == before and len(after) >= 10  # every finished result is still finished, in the same run folder
+    model_config, train_config, _ = configs_from_recipe(load_plan().experiment("uci_dna_single", "smoke").recipe, data.dim)
+    assert train_config.new_option == "off"
+    resumed = Trainer(MADE(model_config), data, train_config, tmp_path / "c.pt", progress=False).run()
+    assert resumed.epochs == 2  # the checkpoint written before the option existed resumes
+    assert identity_recipe({**default_recipe(), "new_option": "on"}) != identity_recipe(default_recipe())
 
-    assert migrate_runs(tmp_path) == [f"{old_folder} -> {experiment.run_dir(tmp_path, 'smoke')}"]
-    assert migrate_runs(tmp_path) == []  # a second pass finds nothing to do
-    resumed = Trainer(MADE(model_config), data, train_config, experiment.run_dir(tmp_path, "smoke") / "checkpoint.pt",
-                      progress=False).run()  # fmt: skip
-    assert resumed.history == straight.history
+
+def test_a_changed_default_makes_results_stale(monkeypatch, fresh_plan):
+    with_new_training_option(monkeypatch, default="on", absent="off")  # runs now do something else by default
+    assert finished_committed() == []

@@ -15,7 +15,8 @@ import torch
 
 from replication.config import MADEConfig, TrainConfig
 from replication.experiments import load_data, load_plan, run_experiment
-from replication.made import MADE, mask_cache_budget
+from replication.made import MADE
+from replication.masks import mask_cache_budget
 from replication.train import fit
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,9 +50,10 @@ def test_direct_engine_runs_experiments_in_parallel_and_packs_a_small_archive(tm
 
 def test_a_k_mask_set_stays_resident_on_the_device_when_it_fits():
     model = MADE(MADEConfig(input_dim=12, hidden_sizes=[16], num_masks=4, order_agnostic=True, connectivity_agnostic=True))
+    x = torch.zeros(2, 12)
     for k in range(6):
-        model.set_mask(k)
-    assert len(model._mask_cache) == 4  # built once each, then reused while cycling
+        model(x, k)
+    assert model.mask_set.resident == 4  # built once each, then reused while cycling
     assert mask_cache_budget(torch.device("cpu")) == 512 * 2**20
 
 
@@ -66,7 +68,7 @@ def test_cuda_smoke(tmp_path):
     cpu = MADE(model_config)
     cpu.load_state_dict({k: v.cpu() for k, v in model.state_dict().items()})
     x = data.test[:50]
-    assert torch.allclose(model.log_prob(x.cuda(), n_masks=4).cpu(), cpu.log_prob(x, n_masks=4), atol=1e-3)
+    assert torch.allclose(model.ensemble_log_prob(x.cuda(), 4).cpu(), cpu.ensemble_log_prob(x, 4), atol=1e-3)
     done = direct(tmp_path, "cuda")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     metrics = json.loads((tmp_path / "results" / "metrics" / "uci_dna_single.json").read_text())

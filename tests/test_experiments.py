@@ -78,7 +78,7 @@ def test_every_recipe_runs_as_written_for_one_epoch(name, profile):
         model.config.hidden_sizes == experiment.recipe["hidden_sizes"]
         and model.config.num_masks == experiment.recipe["num_masks"]
     )
-    nll = -model.log_prob(tiny(experiment, dim).test[:2], n_masks=min(2, experiment.recipe["test_masks"]))
+    nll = -model.ensemble_log_prob(tiny(experiment, dim).test[:2], min(2, experiment.recipe["test_masks"]))
     assert nll.isfinite().all()
 
 
@@ -105,8 +105,10 @@ def test_each_k_mask_experiment_finds_the_same_network_with_one_mask():
     assert twins["mnist_1x2000_32masks"] == "mnist_1x2000_1mask"
     assert twins["uci_dna_masks"] is None  # its 1-mask row uses other regularization: not the same network
     paper = load_plan().for_profile("paper")
-    for name in ("paper_mnist_1x8000_32masks", "paper_mnist_1x8000_32masks_cpu"):  # validation masks and cap differ
-        assert one_mask_twin(load_plan().experiment(name, "paper"), paper).name == "paper_mnist_1x8000_1mask"
+    twin = one_mask_twin(load_plan().experiment("paper_mnist_1x8000_32masks_cpu", "paper"), paper)
+    assert twin.name == "paper_mnist_1x8000_1mask"  # validation masks and cap differ: still the same network
+    official = one_mask_twin(load_plan().experiment("paper_mnist_1x8000_32masks", "paper"), paper)
+    assert official.name == "paper_mnist_1x8000_1mask_official_adagrad"  # the optimizer is part of the network's recipe
 
 
 def test_cost_table_says_whether_a_run_stopped_early_or_at_its_epoch_cap(tmp_path):

@@ -18,15 +18,14 @@ def test_sums_to_one_over_all_inputs_for_every_mask(variant):
     model = make_model(D, **overrides)
     x = all_binary(D)
     for k in masks_to_check(model):
-        model.set_mask(k)
-        total = torch.logsumexp(model.log_prob(x), dim=0).exp().item()
+        total = torch.logsumexp(model.log_prob(x, k), dim=0).exp().item()
         assert abs(total - 1.0) < 1e-6, (k, total)
 
 
 def test_ensemble_sums_to_one(variant):
     _, overrides = variant
     model = make_model(D, **overrides)
-    total = torch.logsumexp(model.log_prob(all_binary(D), n_masks=3), dim=0).exp().item()
+    total = torch.logsumexp(model.ensemble_log_prob(all_binary(D), 3), dim=0).exp().item()
     assert abs(total - 1.0) < 1e-6
 
 
@@ -35,9 +34,8 @@ def test_jacobian_is_zero_for_inputs_not_before_the_output(variant):
     model = make_model(D, **overrides)
     x = torch.rand(D, dtype=torch.float64) * 2 - 0.5  # generic point: few dead units
     for k in masks_to_check(model):
-        model.set_mask(k)
-        jac = torch.autograd.functional.jacobian(lambda v: model(v[None])[0], x)
-        position = torch.as_tensor(model.degrees().inputs)
+        jac = torch.autograd.functional.jacobian(lambda v, k=k: model(v[None], k)[0], x)
+        position = torch.as_tensor(model.degrees(k).inputs)
         forbidden = position[None, :] >= position[:, None]  # [d, j]: j is not before d
         assert torch.all(jac[forbidden] == 0), k
         assert jac[~forbidden].abs().sum() > 0  # and the allowed links carry signal
@@ -50,23 +48,23 @@ def test_no_leak_when_perturbing_inputs_not_before_the_output(variant):
     gen = torch.Generator().manual_seed(0)
     x = torch.randint(0, 2, (64, D), generator=gen).double()
     for k in masks_to_check(model):
-        model.set_mask(k)
-        position = torch.as_tensor(model.degrees().inputs)
-        base = model(x)
+        position = torch.as_tensor(model.degrees(k).inputs)
+        base = model(x, k)
         for d in range(D):
             late = position >= position[d]
             noise = torch.randint(0, 2, (64, D), generator=gen).double()
             perturbed = torch.where(late, noise, x)
-            assert torch.equal(model(perturbed)[:, d], base[:, d]), (k, d)
+            assert torch.equal(model(perturbed, k)[:, d], base[:, d]), (k, d)
 
 
 def test_output_mask_with_ge_instead_of_gt_would_be_caught():
     """The perturbation test has teeth: a leaky output mask (>=) makes logits depend on their own input."""
-    model = make_model(D, num_masks=2)  # multi-mask models apply the mask buffers on every pass
-    position = torch.as_tensor(model.degrees().inputs)
-    hidden_deg = torch.as_tensor(model.degrees().hidden[-1])
+    model = make_model(D, num_masks=2)  # multi-mask models apply their masks on every pass
+    position = torch.as_tensor(model.degrees(0).inputs)
+    hidden_deg = torch.as_tensor(model.degrees(0).hidden[-1])
     leaky = (position[:, None] >= hidden_deg[None, :]).double()
-    model.output.set_mask(leaky)
+    masks = model.masks(0)
+    model.layer_masks = lambda mask: [*masks.hidden, leaky, masks.direct]
     x = torch.zeros(1, D, dtype=torch.float64)
     moved = [not torch.equal(model(x)[0, d], model(x + torch.eye(D, dtype=x.dtype)[d])[0, d]) for d in range(D)]
     assert any(moved)
@@ -75,44 +73,43 @@ def test_output_mask_with_ge_instead_of_gt_would_be_caught():
 def test_ensemble_is_log_mean_of_probabilities_not_mean_of_logits():
     model = make_model(D, num_masks=5, order_agnostic=True, connectivity_agnostic=True)
     x = all_binary(D)[::7]
-    per_mask = []
-    for k in range(5):
-        model.set_mask(k)
-        per_mask.append(model.log_prob(x).exp())
-    brute = torch.stack(per_mask).mean(dim=0).log()
-    model.set_mask(2)
-    ensemble = model.log_prob(x, n_masks=5)
+    brute = torch.stack([model.log_prob(x, k).exp() for k in range(5)]).mean(dim=0).log()
+    ensemble = model.ensemble_log_prob(x, 5)
     assert torch.allclose(ensemble, brute, atol=1e-12)
-    assert model.mask_index == 2  # current mask restored
-    mean_logits = torch.stack([(model.set_mask(k), model(x))[1] for k in range(5)]).mean(dim=0)
+    assert torch.equal(model.ensemble_log_prob(x, [0, 1, 2, 3, 4]), ensemble)
+    mean_logits = torch.stack([model(x, k) for k in range(5)]).mean(dim=0)
     logit_average = -torch.nn.functional.binary_cross_entropy_with_logits(mean_logits, x, reduction="none").sum(1)
     assert (logit_average - ensemble).abs().max() > 1e-3
 
 
-def test_next_mask_cycles_through_a_fixed_set():
+def test_training_cycles_through_a_fixed_set():
     model = make_model(D, num_masks=3, order_agnostic=True)
-    seen = []
+    seen, k = [], 0
     for _ in range(6):
-        seen.append(tuple(model.degrees().inputs))
-        model.next_mask()
+        seen.append(tuple(model.degrees(k).inputs))
+        k = model.mask_set.following(k)
     assert seen[:3] == seen[3:] and len(set(seen)) == 3
+    assert model.mask_set.following(0) == 1 and make_model(D).mask_set.following(0) == 0  # one mask: always mask 0
 
 
 def test_state_dict_holds_parameters_only_and_masks_are_rebuilt_from_seed_and_index():
     model = make_model(D, num_masks=4, order_agnostic=True)
-    model.set_mask(2)
     assert set(model.state_dict()) == {name for name, _ in model.named_parameters()}  # masks are not saved
     clone = MADE(model.config).double()
     clone.load_state_dict(model.state_dict())
-    clone.set_mask(2)
-    assert all(torch.equal(a.mask, b.mask) for a, b in zip(model.masked_layers, clone.masked_layers))
+    assert all(torch.equal(a, b) for a, b in zip(model.masks(2).all, clone.masks(2).all))
     x = all_binary(D)
-    assert torch.equal(clone.log_prob(x), model.log_prob(x))
+    assert torch.equal(clone.log_prob(x, 2), model.log_prob(x, 2))
 
 
-def test_same_seed_same_model_and_masks():
-    a, b = MADE(MADEConfig(input_dim=D, seed=5)), MADE(MADEConfig(input_dim=D, seed=5))
+@pytest.mark.parametrize("overrides", [dict(num_masks=1), dict(num_masks=4, order_agnostic=True, connectivity_agnostic=True)])
+def test_same_seed_same_model_and_masks(overrides):
+    a, b = MADE(MADEConfig(input_dim=D, seed=5, **overrides)), MADE(MADEConfig(input_dim=D, seed=5, **overrides))
+    c = MADE(MADEConfig(input_dim=D, seed=6, **overrides))
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    for k in range(4):
+        assert all(torch.equal(p, q) for p, q in zip(a.masks(k).all, b.masks(k).all))
+    assert not all(torch.equal(p, q) for p, q in zip(a.masks(0).all, c.masks(0).all))  # another seed, other masks
 
 
 def test_bad_configuration_is_rejected_clearly():
@@ -132,9 +129,9 @@ def test_log_prob_is_in_nats_for_a_uniform_model():
 
 def test_unbounded_mask_sets_do_not_grow_memory():
     model = make_model(D, num_masks=0, order_agnostic=True, connectivity_agnostic=True)
-    first = tuple(model.degrees().inputs)
+    first, k, x = tuple(model.degrees(0).inputs), 0, all_binary(D)[:3]
     for _ in range(3000):
-        model.next_mask()
-    assert not model._mask_cache and model.mask_index == 3000  # an unbounded set is never cached
-    model.set_mask(0)
-    assert tuple(model.degrees().inputs) == first  # redrawn identically from (seed, index)
+        k = model.mask_set.following(k)
+        model(x, k)
+    assert model.mask_set.resident == 0 and k == 3000  # an unbounded set is never cached
+    assert tuple(model.degrees(0).inputs) == first  # redrawn identically from (seed, index)

@@ -22,9 +22,8 @@ def max_z_score(samples: torch.Tensor, probs: torch.Tensor) -> float:
 def test_empirical_frequencies_match_the_model():
     model = make_model(D, num_masks=3, order_agnostic=True, connectivity_agnostic=True, hidden_sizes=[12, 12])
     for k in range(3):
-        model.set_mask(k)
-        probs = model.log_prob(all_binary(D)).exp().detach()
-        samples = sample(model, N, generator=torch.Generator().manual_seed(k))
+        probs = model.log_prob(all_binary(D), k).exp().detach()
+        samples = sample(model, N, k, generator=torch.Generator().manual_seed(k))
         assert set(samples.unique().tolist()) <= {0.0, 1.0}
         assert max_z_score(samples, probs) < Z_BOUND
 
@@ -32,10 +31,8 @@ def test_empirical_frequencies_match_the_model():
 def test_the_bound_rejects_samples_from_another_mask():
     """Power check: samples from mask 0 are rejected as samples of mask 1's distribution."""
     model = make_model(D, num_masks=2, order_agnostic=True, connectivity_agnostic=True, hidden_sizes=[12, 12])
-    model.set_mask(1)
-    probs = model.log_prob(all_binary(D)).exp().detach()
-    model.set_mask(0)
-    samples = sample(model, N, generator=torch.Generator().manual_seed(0))
+    probs = model.log_prob(all_binary(D), 1).exp().detach()
+    samples = sample(model, N, 0, generator=torch.Generator().manual_seed(0))
     assert max_z_score(samples, probs) > Z_BOUND
 
 
@@ -51,6 +48,5 @@ def test_sampling_is_seedable_and_keeps_training_mode():
 def test_fast_sampler_returns_exactly_the_naive_samples(name):
     model = make_model(D + 3, **dict(VARIANTS[name]))
     for k in masks_to_check(model)[:2]:
-        model.set_mask(k)
         uniforms = torch.rand(500, D + 3, generator=torch.Generator().manual_seed(k), dtype=torch.float64)
-        assert torch.equal(sample_fast(model, uniforms), sample_naive(model, uniforms)), (name, k)
+        assert torch.equal(sample_fast(model, uniforms, k), sample_naive(model, uniforms, k)), (name, k)

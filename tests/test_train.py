@@ -28,7 +28,7 @@ def toy_data(dim: int = 10, seed: int = 0) -> BinaryDataset:
 MODEL = MADEConfig(
     input_dim=10, hidden_sizes=[32, 32], num_masks=3, order_agnostic=True, connectivity_agnostic=True, dropout=0.1, seed=1
 )
-TRAIN = TrainConfig(optimizer="adam", lr=3e-3, batch_size=32, patience=50, max_epochs=6, seed=1)
+TRAIN = TrainConfig(optimizer="adam", lr=3e-3, batch_size=32, patience=50, max_epochs=6)
 
 
 class Interrupt(Exception):
@@ -66,7 +66,7 @@ def test_training_is_deterministic_and_learns():
 
 def test_early_stopping_restores_the_best_parameters():
     data = toy_data()
-    config = TrainConfig(optimizer="sgd", lr=2.0, batch_size=16, patience=3, max_epochs=100, seed=0)  # unstable on purpose
+    config = TrainConfig(optimizer="sgd", lr=2.0, batch_size=16, patience=3, max_epochs=100)  # unstable on purpose
     model, result = fit(MADEConfig(input_dim=10, hidden_sizes=[64], seed=0), data, config, progress=False)
     assert result.stopped_early and result.epochs == result.best_epoch + 3
     assert evaluate_nll(model, data.valid).nats == pytest.approx(result.best_valid_nll, rel=1e-6)
@@ -76,7 +76,7 @@ def test_early_stopping_restores_the_best_parameters():
 def test_checkpoint_from_another_configuration_is_refused(tmp_path):
     data = toy_data()
     fit(MODEL, data, TRAIN, tmp_path / "c.pt", progress=False)
-    other = TrainConfig(optimizer="adam", lr=1e-3, batch_size=32, max_epochs=6, seed=1)
+    other = TrainConfig(optimizer="adam", lr=1e-3, batch_size=32, max_epochs=6)
     with pytest.raises(ReplicationError, match="different configuration"):
         fit(MODEL, data, other, tmp_path / "c.pt", progress=False)
 

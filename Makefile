@@ -41,7 +41,7 @@ endif
 	@$(REPLICATE) summary --started $$(cat $(RUNS)/started-$(PROFILE))
 
 # Listed only when needed (prerequisites are expanded while the Makefile is read, by every `make`).
-EXPERIMENTS = $(if $(filter experiments,$(MAKECMDGOALS)),$(shell $(REPLICATE) list --only "$(ONLY)"))
+EXPERIMENTS = $(if $(filter experiments,$(MAKECMDGOALS)),$(shell $(REPLICATE) pending --only "$(ONLY)"))
 experiments: $(addprefix experiment/,$(EXPERIMENTS))
 experiment/%: FORCE
 	@OMP_NUM_THREADS=$(THREADS) $(REPLICATE) run $*

@@ -24,11 +24,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from replication.files import write_json, write_text
-from replication.made import MADE
-from replication.masks import degrees_for_mask, masks_from_degrees
-from replication.optimizers import make_optimizer
-from replication.sampling import sample_fast, sample_naive
+from replication.model.made import MADE
+from replication.model.masks import degrees_for_mask, masks_from_degrees
+from replication.model.sampling import sample_fast, sample_naive
+from replication.training.files import write_json, write_text
+from replication.training.optimizers import make_optimizer
 
 D, BATCH = 784, 100
 
@@ -152,12 +152,12 @@ def sampling_seconds(kind: str, hidden: list[int], *, device: torch.device, sync
 
 def ensemble_eval_seconds(hidden: list[int], n_test: int = 10_000, *, device: torch.device, sync) -> float:
     """Log-likelihood of n_test MNIST-sized vectors under a 32-mask ensemble, batches of 1000."""
-    from replication.evaluate import evaluate_nll
+    from replication.training.evaluate import evaluate_nll
 
     torch.manual_seed(0)
     data = (torch.rand(n_test, D) < 0.15).float()
     try:
-        from replication.data import load_dataset
+        from replication.training.data import load_dataset
 
         data = load_dataset("binarized_mnist", download=False).test[:n_test]
     except Exception:  # noqa: BLE001 - random data of the same shape times the same
@@ -193,7 +193,7 @@ def paper_validation_seconds(hidden: list[int], rows: int, *, device: torch.devi
     torch.manual_seed(0)
     data = (torch.rand(rows, D) < 0.15).float()
     model = MADE(input_dim=D, hidden_sizes=hidden, num_masks=32, order_agnostic=True, connectivity_agnostic=True).to(device)
-    from replication.evaluate import evaluate_nll
+    from replication.training.evaluate import evaluate_nll
 
     return median_seconds(lambda: evaluate_nll(model, data, n_masks=32), repeats=1, warmup=1, sync=sync) * 10_000 / rows
 

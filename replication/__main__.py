@@ -14,13 +14,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import add_recipe_options, configs_from_recipe, recipe_from_args
-from .data import BinaryDataset, load_dataset, registry
 from .errors import ConfigError, DataError, ReplicationError
-from .evaluate import evaluate_nll
 from .figures import save_grid
-from .files import atomic_path, write_json
-from .runs import load_metrics, load_model, train_run
+from .training.config import add_recipe_options, configs_from_recipe, recipe_from_args
+from .training.data import BinaryDataset, load_dataset, registry
+from .training.evaluate import evaluate_nll
+from .training.files import atomic_path, write_json
+from .training.record import RunRecord
+from .training.runs import load_metrics, load_model, train_run
 
 
 def int_at_least(minimum: int) -> Callable[[str], int]:
@@ -76,22 +77,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def cmd_train(args: argparse.Namespace) -> dict:
+def cmd_train(args: argparse.Namespace) -> RunRecord:
     recipe = recipe_from_args(args)
     configs_from_recipe(recipe, input_dim=2)  # every option checked before the data are read
     data = load_dataset(args.dataset)
     model_config, train_config, eval_config = configs_from_recipe(recipe, data.dim)
     _, metrics = train_run(args.out, data, model_config, train_config, eval_config, args.device, not args.no_progress)
     print(
-        f"test NLL {metrics['test_nll']['nats']:.2f} ± {metrics['test_nll']['stderr']:.2f} nats after {metrics['epochs']} epochs "
-        f"(best {metrics['best_epoch']}); written to {args.out / 'metrics.json'}"
+        f"test NLL {metrics.test_nll.nats:.2f} ± {metrics.test_nll.stderr:.2f} nats after {metrics.epochs} epochs "
+        f"(best {metrics.best_epoch}); written to {args.out / 'metrics.json'}"
     )
     return metrics
 
 
-def run_data(metrics: dict) -> BinaryDataset:
+def run_data(metrics: RunRecord) -> BinaryDataset:
     """The data set a run was trained on: by registered name or by its recorded path, checked by SHA-256."""
-    saved = metrics["data"]
+    saved = metrics.data
     data = load_dataset(saved.get("source") or saved["name"])
     if data.sha256 != saved["sha256"]:
         raise DataError(f"{data.source} has SHA-256 {data.sha256[:12]}..., but the run was trained on {saved['sha256'][:12]}...")
@@ -116,8 +117,8 @@ def cmd_sample(args: argparse.Namespace) -> None:
     if masks and args.mask >= masks:
         raise ConfigError(f"--mask {args.mask}: this run has {masks} mask(s), numbered 0 to {masks - 1}")
     samples = model.sample(args.n, args.mask, generator=torch.Generator().manual_seed(args.seed)).numpy()
-    info = registry().get(metrics["data"]["name"])
-    image_shape = info.image_shape if info and not metrics["data"].get("source") else None
+    info = registry().get(metrics.data["name"])
+    image_shape = info.image_shape if info and not metrics.data.get("source") else None
     save_grid(samples, args.out, image_shape, title=f"{args.n} samples, mask {args.mask}")
     with atomic_path(args.out.with_suffix(".npy"), suffix=".tmp.npy") as tmp:
         np.save(tmp, samples.astype(np.uint8))

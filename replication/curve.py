@@ -16,12 +16,12 @@ from typing import Any
 import pandas as pd
 
 from .errors import ReplicationError
-from .evaluate import evaluate_nll
 from .experiments import Experiment, Plan, finished_metrics, is_complete, load_data, load_plan
 from .figures import plot_masks_curve
-from .files import write_json, write_text
-from .runs import load_model
 from .tables import one_mask_twin
+from .training.evaluate import evaluate_nll
+from .training.files import write_json, write_text
+from .training.runs import load_model
 
 FIGURE = Path("figures") / "nll_vs_masks.png"
 SAVED = "masks_curve.json"
@@ -44,7 +44,7 @@ def fingerprints(profile: str, results_dir: Path) -> dict[str, float]:
     """Each finished curve model's test NLL: a model retrained under the same recipe (new weights) changes it."""
     plan = load_plan()
     _, finished = curve_models(plan, profile, results_dir)
-    return {e.name: finished_metrics(e, results_dir)["test_nll"]["nats"] for e in finished}
+    return {e.name: finished_metrics(e, results_dir).test_nll.nats for e in finished}
 
 
 def twins(profile: str, results_dir: Path) -> dict[str, list | None]:
@@ -127,4 +127,4 @@ def twin_point(experiment: Experiment, candidates: list[Experiment], results_dir
     """[name, test NLL] of the finished 1-mask twin of ``experiment`` (a list: JSON keeps it equal), or None."""
     twin = one_mask_twin(experiment, candidates)
     metrics = finished_metrics(twin, results_dir) if twin else None
-    return [twin.name, metrics["test_nll"]["nats"]] if metrics else None
+    return [twin.name, metrics.test_nll.nats] if metrics else None

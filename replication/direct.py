@@ -15,39 +15,31 @@ import subprocess
 import sys
 import tarfile
 import time
-import traceback
+from functools import partial
 from pathlib import Path
 
 import torch
 
 from .curve import masks_curve
+from .engine import run_guarded, unavailable
 from .errors import ReplicationError
 from .experiments import check_plan, data_unavailable, is_complete, load_plan, run_experiment
-from .files import atomic_path, locked, write_text
 from .summary import write_summary
+from .training.files import atomic_path
 
 LOGS = "logs"
 
 
 def run_one(name: str, profile: str, results: Path, runs: Path, device: str | None) -> int:
-    """One experiment in this process (no notebook); a failure is recorded in ``RESULTS/failed/NAME.txt``."""
+    """One experiment in this process (no notebook), through the engine core; 1 when it failed."""
     experiment = load_plan().experiment(name, profile)
-    with locked(results / ".locks" / f"{name}.lock", f"experiment {name} in {results}", wait=True):
-        if is_complete(experiment, results):
-            print(f"[skip] {name}: finished", flush=True)
-            return 0
-        started = time.perf_counter()
-        try:
-            metrics = run_experiment(name, profile, results, runs, device=device)
-        except Exception as exc:  # noqa: BLE001 - recorded and reported; the other experiments go on
-            message = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
-            write_text(results / "failed" / f"{name}.txt", message + "\n")
-            traceback.print_exc()
-            return 1
-        (results / "failed" / f"{name}.txt").unlink(missing_ok=True)
-        nll = metrics["test_nll"]
-        print(f"[done] {name}: test NLL {nll['nats']:.2f} ± {nll['stderr']:.3f} in {time.perf_counter() - started:.0f} s")
-    return 0
+
+    def work() -> None:
+        nll = run_experiment(name, profile, results, runs, device=device).test_nll
+        print(f"{name}: test NLL {nll.nats:.2f} ± {nll.stderr:.3f}", flush=True)
+
+    finished = run_guarded(name, results, work, partial(is_complete, experiment, results), unavailable(experiment))
+    return 0 if finished else 1
 
 
 def launch(name: str, args: argparse.Namespace, threads: int) -> subprocess.Popen:

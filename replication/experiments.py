@@ -23,7 +23,10 @@ from typing import Any
 
 import torch
 
-from .config import (
+from .errors import ConfigError, DataError, ReplicationError
+from .figures import save_grid
+from .model.made import MADE
+from .training.config import (
     EvalConfig,
     MADEConfig,
     TrainConfig,
@@ -32,12 +35,10 @@ from .config import (
     default_recipe,
     identity_recipe,
 )
-from .data import BinaryDataset, is_local, load_dataset, locate, registry
-from .errors import ConfigError, DataError, ReplicationError
-from .figures import save_grid
-from .files import write_bytes, write_json
-from .made import MADE
-from .runs import PER_EXAMPLE, train_run
+from .training.data import BinaryDataset, is_local, load_dataset, locate, registry
+from .training.files import write_bytes
+from .training.record import PaperReference, RunRecord, read_record, write_record
+from .training.runs import PER_EXAMPLE, train_run
 
 INFO_FIELDS = {"profiles", "dataset", "paper", "architecture", "note", "seeds"}
 SEED_RUN = re.compile(r"^(?P<row>.+)-seed(?P<seed>\d+)$")
@@ -224,20 +225,18 @@ def per_example_path(results_dir: str | Path, name: str) -> Path:
     return Path(results_dir) / "per_example" / f"{name}.npy"
 
 
-def finished_metrics(experiment: Experiment, results_dir: str | Path) -> dict[str, Any] | None:
-    """The metrics of this experiment (same data and recipe) in ``results_dir``, or None; a run that stopped at a
-    lower epoch cap than the recipe's is not finished (raising the cap continues it)."""
+def finished_metrics(experiment: Experiment, results_dir: str | Path) -> RunRecord | None:
+    """The record of this experiment (same data and recipe) in ``results_dir``, or None; a run that stopped at a
+    lower epoch cap than the recipe's is not finished (raising the cap continues it). An unreadable or malformed
+    record is an error naming the file, never a silently missing result."""
     path = metrics_path(results_dir, experiment.name)
-    if not path.is_file():
+    if not path.exists():
         return None
-    try:
-        metrics = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return None  # unreadable: rerun it
-    if not isinstance(metrics, dict) or metrics.get("identity") != experiment.identity():
+    record = read_record(path)
+    if record.identity != experiment.identity():
         return None
-    capped_below = not metrics.get("stopped_early") and metrics.get("epochs", 0) < experiment.recipe["max_epochs"]
-    return None if capped_below else metrics
+    capped_below = not record.stopped_early and record.epochs < experiment.recipe["max_epochs"]
+    return None if capped_below else record
 
 
 def is_complete(experiment: Experiment, results_dir: str | Path) -> bool:
@@ -257,8 +256,8 @@ def run_experiment(
     runs_dir: str | Path = "runs",
     device: str | None = None,
     progress: bool = True,
-) -> dict[str, Any]:
-    """Train (or resume, or skip when finished) one experiment and write its metrics and samples."""
+) -> RunRecord:
+    """Train (or resume, or skip when finished) one experiment and write its record and samples."""
     plan = load_plan()
     experiment = plan.experiment(name, profile)
     results_dir = Path(results_dir)
@@ -269,17 +268,16 @@ def run_experiment(
     data = load_data(experiment)
     model_config, train_config, eval_config = experiment.configs(data.dim)
     run_dir = experiment.run_dir(runs_dir, profile)
-    model, metrics = train_run(run_dir, data, model_config, train_config, eval_config, device, progress)
+    model, record = train_run(run_dir, data, model_config, train_config, eval_config, device, progress)
     row, paper_nll = plan.reference(experiment.paper)
-    metrics.update(
+    samples = write_samples(model, data, results_dir / "samples" / f"{name}.png", name) if data.image_shape else None
+    record = record.replace(
         name=name, profile=profile, identity=experiment.identity(), architecture=experiment.architecture,
-        note=experiment.note, paper={"key": experiment.paper, "row": row, "nll": paper_nll}, split="test",
+        note=experiment.note, paper=PaperReference(experiment.paper, row, paper_nll), split="test", samples=samples,
     )  # fmt: skip
-    if data.image_shape is not None:
-        metrics["samples"] = write_samples(model, data, results_dir / "samples" / f"{name}.png", name)
     write_bytes(per_example_path(results_dir, name), (run_dir / PER_EXAMPLE).read_bytes())
-    write_json(metrics, metrics_path(results_dir, name))  # last: it marks the experiment as finished
-    return metrics
+    write_record(record, metrics_path(results_dir, name))  # last: it marks the experiment as finished
+    return record
 
 
 def write_samples(model: MADE, data: BinaryDataset, path: Path, title: str, n: int = 100) -> str:

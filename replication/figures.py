@@ -5,13 +5,13 @@ from __future__ import annotations
 import io
 import math
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .files import save_figure
+from .training.files import save_figure
+from .training.record import RunRecord
 
 
 def png(figure: Figure, dpi: int = 100) -> bytes:
@@ -83,15 +83,15 @@ def plot_masks_curve(
     return save_figure(fig, path, dpi=120, bbox_inches="tight")
 
 
-def plot_history(metrics: dict[str, Any]) -> Figure:
+def plot_history(metrics: RunRecord) -> Figure:
     """Training and validation NLL per epoch (a matplotlib Figure, for notebooks)."""
-    history = pd.DataFrame(metrics["history"])
+    history = pd.DataFrame(metrics.history)
     fig = Figure(figsize=(6, 3.5))
     ax = fig.subplots()
     ax.plot(history["epoch"], history["train_nll"], label="train")
-    k = metrics["train_config"]["valid_masks"]
+    k = metrics.train_config.valid_masks
     ax.plot(history["epoch"], history["valid_nll"], label="valid (1 mask)" if k == 1 else f"valid ({k}-mask ensemble)")
-    ax.axvline(metrics["best_epoch"], color="gray", ls=":", label="best epoch")
+    ax.axvline(metrics.best_epoch, color="gray", ls=":", label="best epoch")
     ax.set_xlabel("epoch")
     ax.set_ylabel("NLL (nats)")
     ax.legend()
@@ -125,17 +125,17 @@ def plot_vs_paper(frame: pd.DataFrame, path: Path, title: str) -> Path:
     return save_figure(fig, path, dpi=120, bbox_inches="tight")
 
 
-def plot_histories(runs: list[dict[str, Any]], path: Path, title: str) -> Path:
+def plot_histories(runs: list[RunRecord], path: Path, title: str) -> Path:
     """Validation NLL per epoch of several finished runs (their ``metrics``), each best epoch marked."""
     fig = Figure(figsize=(7, 4.5))
     ax = fig.subplots()
     lowest, highest = float("inf"), float("-inf")
     for i, metrics in enumerate(runs):
-        history = pd.DataFrame(metrics["history"])
+        history = pd.DataFrame(metrics.history)
         color = f"C{i % 10}"
-        ax.plot(history["epoch"], history["valid_nll"], color=color, lw=1, ls="-" if i < 10 else "--", label=metrics["name"])
-        best = history.loc[history["epoch"] == metrics["best_epoch"], "valid_nll"]
-        ax.plot([metrics["best_epoch"]], best, "o", color=color, ms=3)
+        ax.plot(history["epoch"], history["valid_nll"], color=color, lw=1, ls="-" if i < 10 else "--", label=metrics.name)
+        best = history.loc[history["epoch"] == metrics.best_epoch, "valid_nll"]
+        ax.plot([metrics.best_epoch], best, "o", color=color, ms=3)
         lowest, highest = min(lowest, history["valid_nll"].min()), max(highest, history["valid_nll"].quantile(0.1))
     ax.set_xscale("log")
     ax.set_ylim(lowest - 1, max(highest, lowest + 5) + 2)

@@ -21,7 +21,7 @@ from typing import Any
 
 from .errors import ReplicationError
 from .experiments import check_plan, data_unavailable, is_complete, load_plan
-from .files import write_bytes, write_text
+from .training.files import write_bytes, write_text
 
 RESULT_FILES = ("metrics/{name}.json", "per_example/{name}.npy", "samples/{name}.png", "notebooks/{name}.ipynb",
                 "failed/{name}.txt")  # fmt: skip

@@ -15,14 +15,15 @@ import json
 import os
 import sys
 import time
-import traceback
+from functools import partial
 from pathlib import Path
 
 from . import curve, summary
+from .engine import lock_file, run_guarded, unavailable
 from .errors import ReplicationError
-from .experiments import UNAVAILABLE, check_plan, data_unavailable, is_complete, load_plan
-from .files import atomic_path, locked, write_text
+from .experiments import Experiment, check_plan, data_unavailable, is_complete, load_plan
 from .tables import AGREES_WITHIN, TABLES, compare_table, to_markdown
+from .training.files import atomic_path, locked
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -59,28 +60,6 @@ def without_machine_paths(executed: Path, notebook: str, output: Path) -> None:
     executed.write_text(json.dumps(content, indent=1, ensure_ascii=False) + "\n")
 
 
-def run_step(step: str, notebook: str, results: Path, parameters: dict) -> bool:
-    """Execute one notebook into ``RESULTS/notebooks/STEP.ipynb``; on failure record ``RESULTS/failed/STEP.txt``
-    and report it instead of raising, so the other steps still run.  Returns whether it succeeded."""
-    failed = results / "failed" / f"{step}.txt"
-    output = results / "notebooks" / f"{step}.ipynb"
-    try:
-        execute(notebook, output, parameters)
-    except Exception as exc:  # noqa: BLE001 - any failure of one step is reported, the others go on
-        text = str(exc).strip()
-        message = text.splitlines()[-1] if text else type(exc).__name__
-        write_text(failed, message + "\n")
-        print(f"[FAILED] {step}: {message} (details: {output})", file=sys.stderr)
-        traceback.print_exc(limit=1)
-        return False
-    failed.unlink(missing_ok=True)
-    return True
-
-
-def lock_file(results: Path, step: str) -> Path:
-    return results / ".locks" / f"{step}.lock"
-
-
 def template_digest(notebook: str) -> str:
     """Digest of a notebook template: an executed notebook drawn from an older template is redrawn."""
     return hashlib.sha256((NOTEBOOKS / notebook).read_bytes()).hexdigest()[:16]
@@ -97,44 +76,41 @@ def drawn_from_current_template(output: Path, notebook: str) -> bool:
     return parameters.get("template") == template_digest(notebook)
 
 
+def notebook_current(results: Path, step: str, template: str) -> bool:
+    return drawn_from_current_template(results / "notebooks" / f"{step}.ipynb", template)
+
+
+def experiment_done(experiment: Experiment, results: Path) -> bool:
+    """Finished with the same recipe, and its executed notebook drawn from today's template."""
+    return is_complete(experiment, results) and notebook_current(results, experiment.name, "experiment.ipynb")
+
+
+def pending(profile: str, results: Path, names: list[str]) -> list[Experiment]:
+    """The experiments of the request that ``make replicate`` has to run or redraw (one process decides for all)."""
+    return [e for e in check_plan(profile, names, check_data=False) if not experiment_done(e, results) and not unavailable(e)]
+
+
 def run_one(name: str, profile: str, results: Path, runs: Path) -> int:
-    """Run experiment ``name`` unless finished (waiting for another process that is running it)."""
+    """Run experiment ``name`` as a notebook unless finished (a finished run's notebook is only redrawn)."""
     experiment = load_plan().experiment(name, profile)
-    notebook = results / "notebooks" / f"{name}.ipynb"
-    if is_complete(experiment, results) and drawn_from_current_template(notebook, "experiment.ipynb"):
-        print(f"[skip] {name}: finished with the same recipe")
-        return 0
-    if data_unavailable(experiment):
-        print(f"[skip] {name}: {UNAVAILABLE} (place {experiment.dataset}.npz in $MADE_DATA_DIR or ./data)")
-        return 0
-    with locked(lock_file(results, name), f"experiment {name} in {results}", wait=True):
-        if is_complete(experiment, results) and drawn_from_current_template(notebook, "experiment.ipynb"):
-            print(f"[skip] {name}: finished by another process")  # while we waited for the lock
-            return 0
-        verb = "render" if is_complete(experiment, results) else "run"  # a finished run's notebook is only redrawn
-        print(f"[{verb}] {name} ({profile} profile)", flush=True)
-        started = time.perf_counter()
-        params = {"name": name, "profile": profile, "results_dir": relative(results), "runs_dir": relative(runs),
-                  "template": template_digest("experiment.ipynb")}  # fmt: skip
-        if run_step(name, "experiment.ipynb", results, params):
-            print(f"[done] {name} in {time.perf_counter() - started:.0f} s", flush=True)
+    params = {"name": name, "profile": profile, "results_dir": relative(results), "runs_dir": relative(runs),
+              "template": template_digest("experiment.ipynb")}  # fmt: skip
+    work = partial(execute, "experiment.ipynb", results / "notebooks" / f"{name}.ipynb", params)
+    run_guarded(name, results, work, partial(experiment_done, experiment, results), unavailable(experiment))
     return 0
 
 
 def run_curve(profile: str, results: Path, runs: Path) -> int:
     """Draw the masks curve unless it is current."""
-    with locked(lock_file(results, "masks_curve"), f"the masks curve of {results}", wait=True):
-        chosen, finished = curve.curve_models(load_plan(), profile, results)
-        if not finished:
-            print(f"[skip] masks curve: none of {', '.join(e.name for e in chosen)} has finished")
-            return 0
-        notebook = results / "notebooks" / "masks_curve.ipynb"
-        if drawn_from_current_template(notebook, "masks_curve.ipynb") and curve.is_current(profile, results):
-            print("[skip] masks curve: up to date")
-            return 0
-        params = {"profile": profile, "results_dir": relative(results), "runs_dir": relative(runs),
-                  "template": template_digest("masks_curve.ipynb")}  # fmt: skip
-        run_step("masks_curve", "masks_curve.ipynb", results, params)
+    chosen, finished = curve.curve_models(load_plan(), profile, results)
+    if not finished:
+        print(f"[skip] masks curve: none of {', '.join(e.name for e in chosen)} has finished")
+        return 0
+    params = {"profile": profile, "results_dir": relative(results), "runs_dir": relative(runs),
+              "template": template_digest("masks_curve.ipynb")}  # fmt: skip
+    work = partial(execute, "masks_curve.ipynb", results / "notebooks" / "masks_curve.ipynb", params)
+    run_guarded("masks_curve", results, work, lambda: notebook_current(results, "masks_curve", "masks_curve.ipynb")
+                and curve.is_current(profile, results))  # fmt: skip
     return 0
 
 
@@ -178,7 +154,7 @@ def run_compare(profile: str, rerun: Path, reference: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m replication.replicate", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["check", "list", "run", "curve", "summary", "compare"])
+    parser.add_argument("command", choices=["check", "list", "pending", "run", "curve", "summary", "compare"])
     parser.add_argument("name", nargs="?", help="experiment name (for run)")
     parser.add_argument("--profile", default="cpu")
     parser.add_argument("--only", default="", help="comma-separated experiment names (check, list)")
@@ -195,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
                   + ", ".join(e.name for e in experiments))  # fmt: skip
         elif args.command == "list":
             print("\n".join(e.name for e in check_plan(args.profile, only, check_data=False)))  # `check` did the data
+        elif args.command == "pending":
+            print("\n".join(e.name for e in pending(args.profile, args.results, only)))
         elif args.command == "run":
             if not args.name:
                 raise ReplicationError("run needs an experiment name")

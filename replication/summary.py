@@ -16,8 +16,8 @@ import pandas as pd
 from .errors import ReplicationError
 from .experiments import finished_metrics, load_plan, metrics_path
 from .figures import plot_histories, plot_vs_paper
-from .files import write_text
 from .tables import TABLES, all_tables, save_table, to_markdown
+from .training.files import write_text
 
 README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
 DIGEST = re.compile(r"<!-- summary inputs: ([0-9a-f]{64}) -->")

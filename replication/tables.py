@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 from .experiments import UNAVAILABLE, Experiment, Plan, data_unavailable, finished_metrics, load_plan, per_example_path
-from .files import write_text
+from .training.files import write_text
+from .training.record import RunRecord
 
 TABLES = ("nll_mnist", "nll_uci", "ensemble_gain", "cost")  # written as results/<name>.csv and .md
 REPRODUCED_WITHIN = 1.0  # nats
@@ -85,26 +86,26 @@ def nll_table(results_dir: str | Path, profile: str, family: str) -> pd.DataFram
             "verdict": status_of(results_dir, experiment),
         }
         if finished:
-            nlls = [m["test_nll"]["nats"] for m in finished]
+            nlls = [m.test_nll.nats for m in finished]
             ours = statistics.fmean(nlls)
-            row.update({"test NLL": ours, "stderr": finished[0]["test_nll"]["stderr"]})
+            row.update({"test NLL": ours, "stderr": finished[0].test_nll.stderr})
             row.update({"sd over seeds": statistics.stdev(nlls) if len(nlls) > 1 else None})
             if plan.comparable(experiment):
                 row.update({"difference": ours - paper_nll, "verdict": verdict(ours, paper_nll)})
             else:
                 row["verdict"] = "reference only"
-            capped = [m for m in finished if not m["stopped_early"]]
+            capped = [m for m in finished if not m.stopped_early]
             if capped:  # never a silent verdict for a run that did not converge
-                row["verdict"] = f"STOPPED AT ITS EPOCH CAP ({capped[0]['train_config']['max_epochs']}): not converged"
+                row["verdict"] = f"STOPPED AT ITS EPOCH CAP ({capped[0].train_config.max_epochs}): not converged"
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def stop_reason(metrics: dict[str, Any]) -> str:
+def stop_reason(metrics: RunRecord) -> str:
     """Why training ended: the look-ahead ran out, or the recipe's epoch cap cut it short."""
-    if metrics["stopped_early"]:
+    if metrics.stopped_early:
         return "early stopping"
-    return f"epoch cap ({metrics['train_config']['max_epochs']})"
+    return f"epoch cap ({metrics.train_config.max_epochs})"
 
 
 def cost_table(results_dir: str | Path, profile: str) -> pd.DataFrame:
@@ -116,13 +117,13 @@ def cost_table(results_dir: str | Path, profile: str) -> pd.DataFrame:
             continue
         rows.append({
             "experiment": experiment.name,
-            "epochs": metrics["epochs"],
-            "best epoch": metrics["best_epoch"],
+            "epochs": metrics.epochs,
+            "best epoch": metrics.best_epoch,
             "stopped by": stop_reason(metrics),
-            "s/epoch": metrics["seconds_per_epoch"],
-            "train min": metrics["train_seconds"] / 60,
-            "eval s": metrics["eval_seconds"],
-            "device": metrics["device"],
+            "s/epoch": metrics.seconds_per_epoch,
+            "train min": metrics.train_seconds / 60,
+            "eval s": metrics.eval_seconds,
+            "device": metrics.device,
         })  # fmt: skip
     return pd.DataFrame(rows)
 
@@ -196,7 +197,7 @@ def ensemble_gain_table(results_dir: str | Path, profile: str) -> pd.DataFrame:
         pairs = seed_pairs(plan, experiment, twin, profile, results_dir) if twin is not None else []
         if not pairs:
             continue
-        gains = [theirs["test_nll"]["nats"] - ours["test_nll"]["nats"] for _, _, ours, theirs in pairs]
+        gains = [theirs.test_nll.nats - ours.test_nll.nats for _, _, ours, theirs in pairs]
         (_, paper_k), (_, paper_1) = plan.reference(experiment.paper), plan.reference(twin.paper)
         same_width = plan.comparable(experiment) and plan.comparable(twin)
         rows.append({
@@ -205,9 +206,9 @@ def ensemble_gain_table(results_dir: str | Path, profile: str) -> pd.DataFrame:
             "resampled": resampled_text(experiment.recipe),
             "masks (train/test)": masks_text(experiment.recipe),
             "seeds": len(pairs),
-            "ensemble test NLL": statistics.fmean(o["test_nll"]["nats"] for _, _, o, _ in pairs),
+            "ensemble test NLL": statistics.fmean(o.test_nll.nats for _, _, o, _ in pairs),
             "1-mask twin": twin.name,
-            "twin test NLL": statistics.fmean(t["test_nll"]["nats"] for _, _, _, t in pairs),
+            "twin test NLL": statistics.fmean(t.test_nll.nats for _, _, _, t in pairs),
             "gain (nats)": statistics.fmean(gains),
             "paired stderr": first_paired_stderr(results_dir, pairs),
             "sd over seeds": statistics.stdev(gains) if len(gains) > 1 else None,
@@ -216,17 +217,17 @@ def ensemble_gain_table(results_dir: str | Path, profile: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def experiment_summary(metrics: dict[str, Any]) -> pd.DataFrame:
+def experiment_summary(metrics: RunRecord) -> pd.DataFrame:
     """One experiment's result next to the paper's number (for its notebook)."""
-    ours, paper = metrics["test_nll"]["nats"], metrics["paper"]["nll"]
-    units = load_plan().reference_units(metrics["paper"]["key"])
-    comparable = units is None or units == max(metrics["model_config"]["hidden_sizes"])
+    ours, paper = metrics.test_nll.nats, metrics.paper.nll
+    units = load_plan().reference_units(metrics.paper.key)
+    comparable = units is None or units == max(metrics.model_config.hidden_sizes)
     return pd.DataFrame([{
-        "experiment": metrics["name"], "split": metrics["split"], "test NLL": ours,
-        "stderr": metrics["test_nll"]["stderr"], "valid NLL": metrics["valid_nll"]["nats"],
-        "paper row": metrics["paper"]["row"], "paper NLL": paper, "difference": ours - paper if comparable else None,
-        "verdict": verdict(ours, paper) if comparable else "reference only", "architecture": metrics["architecture"],
-        "epochs": metrics["epochs"], "best epoch": metrics["best_epoch"], "train min": metrics["train_seconds"] / 60,
+        "experiment": metrics.name, "split": metrics.split, "test NLL": ours,
+        "stderr": metrics.test_nll.stderr, "valid NLL": metrics.valid_nll.nats,
+        "paper row": metrics.paper.row, "paper NLL": paper, "difference": ours - paper if comparable else None,
+        "verdict": verdict(ours, paper) if comparable else "reference only", "architecture": metrics.architecture,
+        "epochs": metrics.epochs, "best epoch": metrics.best_epoch, "train min": metrics.train_seconds / 60,
     }]).round(3)  # fmt: skip
 
 
@@ -280,12 +281,12 @@ def compare_table(rerun_dir: str | Path, reference_dir: str | Path, profile: str
         row = {"experiment": experiment.name, "reference NLL": None, "rerun NLL": None, "difference": None,
                "stderr of difference": None, "verdict": "in neither"}  # fmt: skip
         if reference is not None:
-            row["reference NLL"] = reference["test_nll"]["nats"]
+            row["reference NLL"] = reference.test_nll.nats
         if rerun is not None:
-            row["rerun NLL"] = rerun["test_nll"]["nats"]
+            row["rerun NLL"] = rerun.test_nll.nats
         if rerun is not None and reference is not None:
-            difference = rerun["test_nll"]["nats"] - reference["test_nll"]["nats"]
-            stderr = (rerun["test_nll"]["stderr"] ** 2 + reference["test_nll"]["stderr"] ** 2) ** 0.5
+            difference = rerun.test_nll.nats - reference.test_nll.nats
+            stderr = (rerun.test_nll.stderr**2 + reference.test_nll.stderr**2) ** 0.5
             agrees = abs(difference) <= AGREES_WITHIN * stderr
             row.update({"difference": difference, "stderr of difference": stderr,
                         "verdict": ("identical" if difference == 0 else "agrees") if agrees else "differs"})  # fmt: skip

@@ -14,9 +14,9 @@ import time
 import torch
 import torch.nn.functional as F
 
-from replication.data import load_dataset
-from replication.evaluate import evaluate_nll
-from replication.made import MADE
+from replication.training.data import load_dataset
+from replication.training.evaluate import evaluate_nll
+from replication.model.made import MADE
 
 torch.set_num_threads(1)
 seed = int(sys.argv[1]) if len(sys.argv) > 1 else 1234

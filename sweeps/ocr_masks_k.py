@@ -7,16 +7,16 @@ validation NLL of the K-mask ensemble (all trained masks), best epoch, epochs, t
 import json, sys
 import torch
 torch.set_num_threads(1)
-from replication.data import load_dataset
-from replication.evaluate import evaluate_nll
-from replication.made import MADEConfig
-from replication.train import TrainConfig, fit
+from replication.training.data import load_dataset
+from replication.training.evaluate import evaluate_nll
+from replication.model.made import MADEConfig
+from replication.training.train import TrainConfig, fit
 
 d = load_dataset("ocr_letters")
 settings = [(8, [500]), (4, [500]), (16, [500]), (32, [1000])]
 for k, hidden in settings[int(sys.argv[1]) if len(sys.argv) > 1 else 0:]:
     mc = MADEConfig(input_dim=d.dim, hidden_sizes=hidden, num_masks=k, order_agnostic=True, connectivity_agnostic=True, seed=1234)
-    tc = TrainConfig(optimizer="adam", lr=1e-3, patience=30, max_epochs=3000, valid_masks=min(8, k), seed=1234)
+    tc = TrainConfig(optimizer="adam", lr=1e-3, patience=30, max_epochs=3000, valid_masks=min(8, k))
     model, r = fit(mc, d, tc, progress=False)
     valid = evaluate_nll(model, d.valid, n_masks=k).nats
     print(json.dumps(dict(dataset="ocr_letters", masks=k, hidden=hidden, valid_ensemble=valid, best_epoch=r.best_epoch, epochs=r.epochs, seconds=round(r.seconds))), flush=True)

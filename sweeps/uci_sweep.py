@@ -2,9 +2,9 @@
 import json, sys, time
 import torch
 torch.set_num_threads(1)
-from replication.data import load_dataset
-from replication.train import fit, TrainConfig
-from replication.made import MADEConfig
+from replication.training.data import load_dataset
+from replication.training.train import fit, TrainConfig
+from replication.model.made import MADEConfig
 sets = sys.argv[1].split(",")
 grid_single = [(0.0, 0.0), (1e-2, 0.3), (3e-2, 0.0), (1e-3, 0.3), (0.0, 0.5), (1e-2, 0.0)]
 grid_masks = [(0.0, 0.0), (1e-3, 0.0), (1e-2, 0.0), (0.0, 0.2)]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from replication.made import MADE, MADEConfig
+from replication.model.made import MADE, MADEConfig
 
 # Real data: $MADE_DATA_DIR as CI sets it, else the workplace's ../shared/data beside the checkout.
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -57,3 +57,22 @@ def all_binary(d: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
 @pytest.fixture(params=sorted(VARIANTS))
 def variant(request) -> tuple[str, dict]:
     return request.param, dict(VARIANTS[request.param])
+
+
+def fake_metrics(experiment, **fields) -> dict:
+    """A complete ``metrics.json`` object of a finished ``experiment`` (for table tests), with ``fields`` overriding;
+    a partial ``test_nll`` is merged into a whole one."""
+    from dataclasses import asdict
+
+    model_config, train_config, eval_config = experiment.configs(784)
+    nll = {"nats": 90.0, "stderr": 0.3, "bits_per_dim": 0.17, "n": 10000, "n_masks": eval_config.test_masks}
+    record = {
+        "model_config": asdict(model_config), "train_config": asdict(train_config), "test_masks": eval_config.test_masks,
+        "data": {"name": experiment.dataset}, "epochs": 9, "best_epoch": 5, "stopped_early": True, "train_seconds": 9.0,
+        "seconds_per_epoch": 1.0, "eval_seconds": 1.0, "wall_seconds_this_call": 10.0, "valid_nll": dict(nll),
+        "test_nll": dict(nll), "history": [], "device": "cpu", "torch": "2.13.0", "machine": "x86_64 2 cpus",
+        "name": experiment.name, "profile": "cpu", "identity": experiment.identity(), "architecture": experiment.architecture,
+        "note": experiment.note, "paper": {"key": experiment.paper, "row": "a paper row", "nll": 90.0}, "split": "test",
+    }  # fmt: skip
+    test_nll = {**record["test_nll"], **fields.pop("test_nll", {})}
+    return {**record, **fields, "test_nll": test_nll}

@@ -10,29 +10,57 @@ from pathlib import Path
 import pytest
 
 from replication import curve
-from replication.config import NOT_IN_IDENTITY, recipe_fields
 from replication.experiments import INFO_FIELDS, data_unavailable, is_complete, load_plan, metrics_path
-from replication.train import Trainer
+from replication.training.config import NOT_IN_IDENTITY, recipe_fields
+from replication.training.train import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "replication"
 
 
-def sibling_imports(path: Path) -> set[str]:
-    """Modules of the package that ``path`` imports anywhere (top level or inside functions)."""
+STUDY = {"experiments", "record", "tables", "figures", "curve", "summary"}
+ENGINES = {"engine", "replicate", "direct", "ray_engine", "__main__"}
+
+
+def module_name(path: Path) -> str:
+    """``model.made`` for ``replication/model/made.py``; ``experiments`` for a top-level module."""
+    return ".".join(path.relative_to(PACKAGE).with_suffix("").parts)
+
+
+def imports_of(path: Path, modules: set[str]) -> set[str]:
+    """Modules of the package that ``path`` imports anywhere (top level or inside functions), relative imports resolved."""
+    here = module_name(path).split(".")[:-1]  # the subpackage of this module ([] at the top)
     names = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom):
-            if node.level == 1:
-                names |= {node.module} if node.module else {a.name for a in node.names}
-            elif node.module and node.module.startswith("replication."):
-                names.add(node.module.split(".")[1])
-            elif node.module == "replication":
-                names |= {a.name for a in node.names}
+            if node.level:
+                base = here[: len(here) - node.level + 1] if node.level > 1 else here
+                prefix = ".".join([*base, *([node.module] if node.module else [])])
+            elif node.module and node.module.startswith("replication"):
+                prefix = node.module.removeprefix("replication").lstrip(".")
+            else:
+                continue
+            names |= {prefix} | {f"{prefix}.{a.name}".lstrip(".") for a in node.names}
         elif isinstance(node, ast.Import):
-            names |= {a.name.split(".")[1] for a in node.names if a.name.startswith("replication.")}
-    modules = {p.stem for p in PACKAGE.glob("*.py")}
-    return {n.split(".")[0] for n in names} & modules - {path.stem}
+            names |= {a.name.removeprefix("replication.") for a in node.names if a.name.startswith("replication.")}
+    return names & modules - {module_name(path)}
+
+
+def layer(module: str) -> int:
+    """0 errors, 1 the model, 2 training, 3 the study, 4 the engines and front ends: imports only go down (or across)."""
+    if module == "errors":
+        return 0
+    if module.startswith("model."):
+        return 1
+    if module.startswith("training."):
+        return 2
+    return 3 if module in STUDY else 4 if module in ENGINES else -1
+
+
+def import_graph() -> dict[str, set[str]]:
+    paths = [p for p in PACKAGE.rglob("*.py") if p.stem != "__init__"]
+    modules = {module_name(p) for p in paths}
+    return {module_name(p): imports_of(p, modules) for p in paths}
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -55,10 +83,18 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 
 def test_no_import_cycle_among_the_modules():
-    graph = {p.stem: sibling_imports(p) for p in PACKAGE.glob("*.py") if p.stem != "__init__"}
-    assert graph["made"] >= {"sampling", "layers", "config"}  # the parser sees real edges
+    graph = import_graph()
+    assert graph["model.made"] >= {"model.sampling", "model.layers", "model.config"}  # the parser sees real edges
+    assert graph["training.train"] >= {"model.made", "errors", "training.optimizers"}  # across subpackages too
     assert find_cycle(graph) is None, find_cycle(graph)
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]  # and would see a cycle
+
+
+def test_the_subpackages_are_layers_and_imports_only_go_down():
+    graph = import_graph()
+    assert all(layer(m) >= 0 for m in graph), [m for m in graph if layer(m) < 0]  # every module has its layer
+    upward = [(m, n) for m, targets in graph.items() for n in targets if layer(n) > layer(m)]
+    assert upward == []
 
 
 def test_every_recipe_key_is_a_configuration_field():
@@ -93,7 +129,7 @@ def test_the_committed_results_are_recognised_as_finished(folder, profile):
 
 def with_new_training_option(monkeypatch, default: str, absent: str) -> None:
     """Pretend a release added a training option ``new_option`` (its default and its ``absent`` value)."""
-    from replication import config
+    from replication.training import config
 
     extended = dataclasses.make_dataclass(
         "TrainConfig", [("new_option", "str", config.option(default, "an option added later", absent=absent))],
@@ -116,9 +152,9 @@ def finished_committed(profile: str = "cpu") -> list:
 
 
 def test_a_new_option_at_its_absent_value_keeps_every_finished_result_and_checkpoint(monkeypatch, fresh_plan, tmp_path):
-    from replication.config import configs_from_recipe, default_recipe, identity_recipe
     from replication.experiments import load_data
-    from replication.made import MADE
+    from replication.model.made import MADE
+    from replication.training.config import configs_from_recipe, default_recipe, identity_recipe
 
     before = {e.name: e.run_dir("runs", "cpu") for e in finished_committed()}
     experiment = load_plan().experiment("uci_dna_single", "smoke")

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import torch
 
-from replication.made import MADE
-from replication.sampling import sample_fast
+from replication.model.made import MADE
+from replication.model.sampling import sample_fast
 
 spec = importlib.util.spec_from_file_location("bench", Path(__file__).resolve().parents[1] / "benchmarks" / "bench.py")
 bench = importlib.util.module_from_spec(spec)

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from replication import data as data_module
-from replication.data import DatasetInfo, load_dataset, locate, registry
 from replication.errors import DataError
+from replication.training import data as data_module
+from replication.training.data import DatasetInfo, load_dataset, locate, registry
 
 PAPER_SETS = {"binarized_mnist", "adult", "connect4", "dna", "mushrooms", "nips", "ocr_letters", "rcv1", "web"}
 
@@ -81,10 +81,11 @@ def test_unknown_name_lists_the_known_ones():
 
 
 @pytest.mark.parametrize("content", [b"not a zip at all", b""])
-def test_corrupt_file(tmp_path, content):
+def test_a_file_that_is_not_an_npz_is_named_as_such(tmp_path, content):
     path = tmp_path / "bad.npz"
     path.write_bytes(content)
-    assert "corrupt or truncated" in error_of(str(path))
+    message = error_of(str(path))
+    assert "is not an .npz file" in message and "allow_pickle" not in message
 
 
 def test_truncated_file(tmp_path):

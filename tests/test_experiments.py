@@ -10,18 +10,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import fake_metrics
 
 from replication.curve import masks_curve
-from replication.data import BinaryDataset
 from replication.errors import DataError, ReplicationError
 from replication.experiments import Experiment, check_plan, finished_metrics, load_data, load_plan, parse_plan
-from replication.files import write_json, write_text
-from replication.made import MADE
+from replication.model.made import MADE
 from replication.replicate import main as replicate_main
-from replication.runs import train_run
 from replication.summary import results_readme
 from replication.tables import TABLES, cost_table, ensemble_gain_table, nll_table, one_mask_twin, verdict
-from replication.train import Trainer
+from replication.training.data import BinaryDataset
+from replication.training.files import write_json, write_text
+from replication.training.record import write_record
+from replication.training.runs import train_run
+from replication.training.train import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 PLAN = load_plan()
@@ -117,9 +119,7 @@ def test_cost_table_says_whether_a_run_stopped_early_or_at_its_epoch_cap(tmp_pat
     for name, stopped_early in (("mnist_1x500_32masks", False), ("mnist_1x500_1mask", True)):
         experiment = plan.experiment(name, "cpu")
         epochs = 9 if stopped_early else experiment.recipe["max_epochs"]
-        metrics = {"identity": experiment.identity(), "epochs": epochs, "best_epoch": 5, "stopped_early": stopped_early,
-                   "train_config": experiment.train_config().__dict__, "seconds_per_epoch": 1.0,
-                   "train_seconds": 9.0, "eval_seconds": 1.0, "device": "cpu"}  # fmt: skip
+        metrics = fake_metrics(experiment, epochs=epochs, stopped_early=stopped_early)
         write_json(metrics, tmp_path / "metrics" / f"{name}.json")
     stops = dict(zip(*cost_table(tmp_path, "cpu")[["experiment", "stopped by"]].values.T))
     cap = plan.experiment("mnist_1x500_32masks", "cpu").recipe["max_epochs"]
@@ -133,7 +133,7 @@ def test_ensemble_gain_is_twin_minus_ensemble_with_a_paired_standard_error(tmp_p
     for name, per_example in (("mnist_1x500_32masks", twin_nll - 1.6 + rng.normal(0, 1.0, 500)),
                               ("mnist_1x500_1mask", twin_nll), ("mnist_2x500_32masks", twin_nll)):  # fmt: skip
         experiment = plan.experiment(name, "cpu")  # 2x500's twin has not finished: no row
-        metrics = {"identity": experiment.identity(), "test_nll": {"nats": float(per_example.mean())}, "stopped_early": True}
+        metrics = fake_metrics(experiment, test_nll={"nats": float(per_example.mean())})
         write_json(metrics, tmp_path / "metrics" / f"{name}.json")
         (tmp_path / "per_example").mkdir(exist_ok=True)
         np.save(tmp_path / "per_example" / f"{name}.npy", per_example.astype(np.float32))
@@ -149,8 +149,7 @@ def test_rows_are_judged_only_against_a_reference_of_their_width(tmp_path):
     for name, stopped_early in (("mnist_1x2000_1mask", True), ("mnist_1x500_1mask", True), ("mnist_2x500_32masks", False)):
         experiment = PLAN.experiment(name, "cpu")
         cap = experiment.recipe["max_epochs"]
-        metrics = {"identity": experiment.identity(), "test_nll": {"nats": 93.0, "stderr": 0.2}, "epochs": cap,
-                   "stopped_early": stopped_early, "train_config": {"max_epochs": cap}}  # fmt: skip
+        metrics = fake_metrics(experiment, test_nll={"nats": 93.0, "stderr": 0.2}, epochs=cap, stopped_early=stopped_early)
         write_json(metrics, tmp_path / "metrics" / f"{name}.json")
     table = nll_table(tmp_path, "cpu", "mnist").set_index("experiment")
     assert table.loc["mnist_1x2000_1mask", "verdict"] == "reference only"  # the paper's 1-mask row has 8000 units
@@ -175,7 +174,7 @@ def test_bad_replicate_requests_stop_with_a_clear_message(args, message, capsys)
 def test_missing_data_stops_before_training(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MADE_DATA_DIR", str(tmp_path / "empty"))
-    from replication import data as data_module
+    from replication.training import data as data_module
 
     def offline(url, sha256, dest):
         raise OSError("no network")
@@ -245,11 +244,11 @@ def test_a_raised_epoch_cap_continues_the_run_in_place(tmp_path):
     assert capped.run_dir(tmp_path, "smoke") == raised.run_dir(tmp_path, "smoke") != other.run_dir(tmp_path, "smoke")
     data = load_data(base)
     _, first = train_run(capped.run_dir(tmp_path, "smoke"), data, *capped.configs(data.dim), progress=False)
-    write_json({**first, "identity": capped.identity()}, tmp_path / "results" / "metrics" / "uci_dna_single.json")
+    write_record(first.replace(identity=capped.identity()), tmp_path / "results" / "metrics" / "uci_dna_single.json")
     assert finished_metrics(capped, tmp_path / "results") is not None
     assert finished_metrics(raised, tmp_path / "results") is None  # stopped at a lower cap than the recipe's: not finished
     _, second = train_run(raised.run_dir(tmp_path, "smoke"), data, *raised.configs(data.dim), progress=False)
-    assert second["epochs"] == 2 and second["history"][0] == first["history"][0]
+    assert second.epochs == 2 and second.history[0] == first.history[0]
 
 
 def test_a_failing_curve_without_a_message_is_recorded(tmp_path, monkeypatch):
@@ -262,8 +261,7 @@ def test_a_failing_curve_without_a_message_is_recorded(tmp_path, monkeypatch):
     assert replicate.run_curve("smoke", tmp_path, tmp_path / "runs") == 0  # no curve model finished: nothing to draw
     assert not (tmp_path / "failed" / "masks_curve.txt").exists()
     experiment = PLAN.experiment("mnist_1x500_32masks", "smoke")
-    write_json({"identity": experiment.identity(), "stopped_early": True, "test_nll": {"nats": 90.0}},
-               tmp_path / "metrics" / "mnist_1x500_32masks.json")  # fmt: skip
+    write_json(fake_metrics(experiment), tmp_path / "metrics" / "mnist_1x500_32masks.json")
     assert replicate.run_curve("smoke", tmp_path, tmp_path / "runs") == 0
     assert (tmp_path / "failed" / "masks_curve.txt").read_text().strip() == "RuntimeError"
 
@@ -288,7 +286,7 @@ def test_a_row_with_several_seeds_expands_into_runs_with_consecutive_seeds():
 
 def test_the_table_gives_the_mean_and_spread_over_seeds(tmp_path):
     for run, nll in zip(PLAN.seed_runs("uci_dna_single", "smoke"), (80.0, 82.0)):
-        metrics = {"identity": run.identity(), "stopped_early": True, "test_nll": {"nats": nll, "stderr": 0.3}}
+        metrics = fake_metrics(run, test_nll={"nats": nll, "stderr": 0.3})
         write_json(metrics, tmp_path / "metrics" / f"{run.name}.json")
     row = nll_table(tmp_path, "smoke", "uci").set_index("experiment").loc["uci_dna_single"]
     assert row["seeds"] == 2 and row["test NLL"] == pytest.approx(81.0) and row["sd over seeds"] == pytest.approx(2**0.5)
@@ -301,7 +299,7 @@ def test_the_gain_pairs_seeds_and_gives_their_spread(tmp_path):
     assert [r.recipe["seed"] for r in twins] == [r.recipe["seed"] for r in ensembles] == [1234, 1235, 1236]
     for runs, nlls in ((twins, (92.0, 93.0, 95.0)), (ensembles[:2], (91.0, 93.5))):  # the third ensemble is unfinished
         for run, nll in zip(runs, nlls):
-            metrics = {"identity": run.identity(), "test_nll": {"nats": nll}, "stopped_early": True}
+            metrics = fake_metrics(run, test_nll={"nats": nll})
             write_json(metrics, tmp_path / "metrics" / f"{run.name}.json")
     row = ensemble_gain_table(tmp_path, "cpu").set_index("K-mask experiment").loc["mnist_1x500_32masks"]
     assert row["seeds"] == 2  # seed 1236 has no pair
@@ -343,10 +341,10 @@ def test_the_masks_curve_keeps_the_rows_of_models_it_evaluated_before():
 def test_the_results_readme_shows_pictures_and_notebooks_of_finished_runs_only(tmp_path):
     """A sample grid or notebook left by a run whose recipe has since changed is not shown beside today's tables."""
     finished, stale = load_plan().seed_runs("mnist_1x500_1mask", "cpu")[:2]
-    write_json({"identity": finished.identity(), "stopped_early": True}, tmp_path / "metrics" / f"{finished.name}.json")
+    write_json(fake_metrics(finished), tmp_path / "metrics" / f"{finished.name}.json")
     recipe = stale.identity()["recipe"]  # the run as an older plan had it, before its ordering changed
     old = {**stale.identity(), "recipe": {**recipe, "random_ordering": not recipe["random_ordering"]}}
-    write_json({"identity": old, "stopped_early": True}, tmp_path / "metrics" / f"{stale.name}.json")
+    write_json(fake_metrics(stale, identity=old), tmp_path / "metrics" / f"{stale.name}.json")
     for name in (finished.name, stale.name):
         write_text(tmp_path / "samples" / f"{name}.png", "png")
         write_text(tmp_path / "notebooks" / f"{name}.ipynb", "{}")

@@ -8,7 +8,7 @@ import pytest
 import torch
 from conftest import all_binary, make_model, masks_to_check
 
-from replication.made import MADE, MADEConfig
+from replication.model.made import MADE, MADEConfig
 
 D = 8
 

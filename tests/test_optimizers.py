@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from replication.config import TrainConfig
 from replication.errors import ConfigError
-from replication.made import MADE
-from replication.optimizers import OPTIMIZERS, make_optimizer
+from replication.model.made import MADE
+from replication.training.config import TrainConfig
+from replication.training.optimizers import OPTIMIZERS, make_optimizer
 
 
 def test_official_adagrad_steps_by_the_official_formula():

@@ -28,7 +28,7 @@ def test_replicate_through_ray_equals_the_local_engine(tmp_path):
     for name in GRID:
         ours = json.loads((results / "metrics" / f"{name}.json").read_text())
         local = run_experiment(name, "smoke", tmp_path / "local", tmp_path / "local-runs", device="cpu", progress=False)
-        assert ours["test_nll"]["nats"] == pytest.approx(local["test_nll"]["nats"], abs=1e-6)
+        assert ours["test_nll"]["nats"] == pytest.approx(local.test_nll.nats, abs=1e-6)
         notebook = (results / "notebooks" / f"{name}.ipynb").read_text()
         assert "made-" not in notebook  # the worker's scratch folder is not what the notebook points at
     assert (results / "README.md").is_file() and (results / "nll_uci.md").is_file()

@@ -82,7 +82,7 @@ def test_smoke_profile_twice_at_once_runs_every_notebook_once_and_a_rerun_writes
     assert first.returncode == 0 and second.returncode == 0, outputs[0][-2000:] + outputs[1][-2000:]
     check_smoke_outputs(results, runs, tmp_path, outputs[0] + outputs[1])
     for experiment in load_plan().for_profile("smoke"):
-        runs_of = sum(out.count(f"[run] {experiment.name} ") for out in outputs)
+        runs_of = sum(out.count(f"[run] {experiment.name}\n") for out in outputs)
         assert runs_of == 1, (experiment.name, outputs)
     assert "finished by another process" in outputs[0] + outputs[1]
 
@@ -90,5 +90,5 @@ def test_smoke_profile_twice_at_once_runs_every_notebook_once_and_a_rerun_writes
     again = replicate(results, runs)
     output = again.communicate(timeout=600)[0]
     assert again.returncode == 0, output[-2000:]
-    assert "[skip] summary" in output and "[skip] masks curve" in output
+    assert "[skip] summary" in output and "[skip] masks_curve" in output
     assert snapshot(results) == before  # nothing rewritten, not even with the same bytes

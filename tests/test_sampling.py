@@ -6,7 +6,7 @@ import pytest
 import torch
 from conftest import VARIANTS, all_binary, make_model, masks_to_check
 
-from replication.sampling import sample, sample_fast, sample_naive
+from replication.model.sampling import sample, sample_fast, sample_naive
 
 D, N = 5, 200_000
 Z_BOUND = 5.5  # per-cell |z| bound; with 32 cells a correct sampler exceeds it with prob. < 1.3e-6

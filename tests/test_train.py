@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from replication.data import BinaryDataset
 from replication.errors import ReplicationError
-from replication.evaluate import evaluate_nll
-from replication.made import MADE, MADEConfig
-from replication.train import TrainConfig, Trainer, fit
+from replication.model.made import MADE, MADEConfig
+from replication.training.data import BinaryDataset
+from replication.training.evaluate import evaluate_nll
+from replication.training.train import TrainConfig, Trainer, fit
 
 
 def toy_data(dim: int = 10, seed: int = 0) -> BinaryDataset:

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from .made import MADE
+from ..model.made import MADE
 
 
 @dataclass(frozen=True)

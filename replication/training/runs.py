@@ -7,24 +7,23 @@ wall time, NLLs), ``test_nll.npy`` (per-example test NLLs) and ``lock`` (held wh
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 import torch
 
+from ..errors import ConfigError, ReplicationError
+from ..model.made import MADE
 from .checkpoints import read_model, write_model
 from .config import EvalConfig, MADEConfig, TrainConfig, config_from_dict
 from .data import BinaryDataset
 from .device import resolve_device
-from .errors import ConfigError, ReplicationError
 from .evaluate import evaluate_nll, log_likelihoods, summarize
-from .files import locked, write_array, write_json
-from .made import MADE
+from .files import locked, write_array
+from .record import RunRecord, read_record, write_record
 from .train import fit
 
 METRICS, MODEL, CHECKPOINT, LOCK = "metrics.json", "model.pt", "checkpoint.pt", "lock"
@@ -51,8 +50,8 @@ def train_run(
     eval_config: EvalConfig | None = None,
     device: str | None = None,
     progress: bool = True,
-) -> tuple[MADE, dict[str, Any]]:
-    """Train (or resume) into ``out_dir``, evaluate valid and test NLL, write the metrics; return the model and them."""
+) -> tuple[MADE, RunRecord]:
+    """Train (or resume) into ``out_dir``, evaluate valid and test NLL, write the record; return the model and it."""
     out, eval_config = Path(out_dir), eval_config or EvalConfig()
     prepare_folder(out)
     with locked(out / LOCK, f"run folder {out}", wait=False):
@@ -63,29 +62,18 @@ def train_run(
         test_nll = -log_likelihoods(model, data.test, n_masks=eval_config.test_masks)
         test = summarize(test_nll, data.dim, eval_config.test_masks)
         write_array(out / PER_EXAMPLE, test_nll.float().numpy())
-        metrics = {
-            "model_config": asdict(model_config),
-            "train_config": asdict(train_config),
-            "test_masks": eval_config.test_masks,
-            "data": data.fingerprint(),
-            "epochs": result.epochs,
-            "best_epoch": result.best_epoch,
-            "stopped_early": result.stopped_early,
-            "train_seconds": result.seconds,
-            "seconds_per_epoch": result.seconds / max(result.epochs, 1),
-            "eval_seconds": time.perf_counter() - eval_started,
-            "wall_seconds_this_call": time.perf_counter() - started,
-            "valid_nll": valid.as_dict(),
-            "test_nll": test.as_dict(),
-            "history": result.history,
-            "device": device_name(model.output.weight.device),
-            "float32_matmul_precision": torch.get_float32_matmul_precision(),  # "highest": plain fp32, no TF32
-            "torch": torch.__version__,
-            "machine": f"{platform.machine()} {os.cpu_count()} cpus",
-        }
+        record = RunRecord(
+            model_config=model_config, train_config=train_config, test_masks=eval_config.test_masks,
+            data=data.fingerprint(), epochs=result.epochs, best_epoch=result.best_epoch, stopped_early=result.stopped_early,
+            train_seconds=result.seconds, seconds_per_epoch=result.seconds / max(result.epochs, 1),
+            eval_seconds=time.perf_counter() - eval_started, wall_seconds_this_call=time.perf_counter() - started,
+            valid_nll=valid, test_nll=test, history=result.history, device=device_name(model.output.weight.device),
+            float32_matmul_precision=torch.get_float32_matmul_precision(),  # "highest": plain fp32, no TF32
+            torch=torch.__version__, machine=f"{platform.machine()} {os.cpu_count()} cpus",
+        )  # fmt: skip
         write_model(out / MODEL, asdict(model_config), model.state_dict(), data.fingerprint())
-        write_json(metrics, out / METRICS)
-    return model, metrics
+        write_record(record, out / METRICS)
+    return model, record
 
 
 def device_name(device: torch.device) -> str:
@@ -105,11 +93,9 @@ def load_model(run_dir: str | os.PathLike, device: str | None = None) -> MADE:
     return model.to(resolve_device(device) if device else torch.device("cpu"))
 
 
-def load_metrics(run_dir: str | os.PathLike) -> dict[str, Any]:
+def load_metrics(run_dir: str | os.PathLike) -> RunRecord:
+    """The record of a finished run folder (one-line errors for a missing, unreadable or malformed file)."""
     path = Path(run_dir) / METRICS
     if not path.is_file():
         raise ReplicationError(f"{path} not found: the run in {run_dir} has not finished (train into it first)")
-    try:
-        return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ReplicationError(f"{path} is not valid JSON ({exc}); train into {run_dir} again") from None
+    return read_record(path)

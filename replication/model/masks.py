@@ -91,23 +91,6 @@ def masks_from_degrees(degrees: Degrees, dtype: torch.dtype = torch.float32, dev
     return Masks(hidden, output, direct)
 
 
-def connectivity(masks: Masks) -> torch.Tensor:
-    """Number of paths from input j to output d (D x D): must be zero unless j precedes d."""
-    path = masks.hidden[0]
-    for mask in masks.hidden[1:]:
-        path = mask @ path
-    return masks.output @ path + masks.direct
-
-
-def count_disconnected_units(masks: Masks) -> dict[str, list[int]]:
-    """Per hidden layer, units with no incoming and with no outgoing connection."""
-    outgoing = list(masks.hidden[1:]) + [masks.output]
-    return {
-        "no_inputs": [int((m.sum(dim=1) == 0).sum()) for m in masks.hidden],
-        "no_outputs": [int((m.sum(dim=0) == 0).sum()) for m in outgoing],
-    }
-
-
 MASK_CACHE_BYTES = 512 * 2**20  # a K-mask set stays resident when it fits in this budget (CPU)
 
 

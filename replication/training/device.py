@@ -7,8 +7,8 @@ from pathlib import Path
 
 import torch
 
+from ..errors import ConfigError, TrainingError
 from .config import MADEConfig, TrainConfig
-from .errors import ConfigError, TrainingError
 from .optimizers import OPTIMIZERS
 
 

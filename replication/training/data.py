@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import DataError
+from ..errors import DataError
 
 SPLITS = ("train", "valid", "test")
 DOWNLOAD_TIMEOUT_S = 60
@@ -173,34 +173,104 @@ def load_dataset(name_or_path: str | os.PathLike, download: bool = True) -> Bina
         raise DataError(f"data file {path} does not exist; give a path to an .npz with train_data/valid_data/test_data")
     name = path.stem if info is None else info.name
     arrays = read_npz(path)
+
     splits = {s: validate_split(arrays, s, path) for s in SPLITS}
     dims = {s: a.shape[1] for s, a in splits.items()}
     if len(set(dims.values())) != 1:
         raise DataError(f"{path}: splits disagree on dimensionality {dims}; every split needs the same columns")
     dim = dims["train"]
-    if "inputsize" in arrays and int(np.asarray(arrays["inputsize"])) != dim:
-        raise DataError(f"{path}: inputsize says {int(arrays['inputsize'])} but the data have {dim} columns")
+    inputsize = scalar(arrays, "inputsize", path)
+    if inputsize is not None and inputsize != dim:
+        raise DataError(f"{path}: inputsize says {inputsize} but the data have {dim} columns")
     if info is not None and dim != info.dim:
         raise DataError(f"{path}: {name} should have {info.dim} dimensions, found {dim}; the file is not {name}")
+    digest = sha256_of(path)
+    if info is not None and info.sha256 and digest != info.sha256:
+        raise DataError(
+            f"{path} is not the registered {name} (SHA-256 {digest[:12]}..., expected {info.sha256[:12]}...); put the "
+            f"original file there, or give this file's path (--dataset {path}) to use it as a data set of its own"
+        )
     extra = {k: arrays[k] for k in arrays if k.endswith("_labels")}
     tensors = {s: torch.from_numpy(a.astype(np.float32)) for s, a in splits.items()}
     return BinaryDataset(
-        name, **tensors, source=str(path), sha256=sha256_of(path),
+        name, **tensors, source=str(path), sha256=digest,
         image_shape=info.image_shape if info else None, extra=extra, registered=info is not None,
     )  # fmt: skip
 
 
+ZIP_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
+WANTED = {f"{split}_{kind}" for split in SPLITS for kind in ("data", "length", "labels")} | {"inputsize"}
+
+
 def read_npz(path: Path) -> dict[str, np.ndarray]:
-    """Read every array of an ``.npz``, turning any low-level failure into a one-line DataError."""
+    """Read the schema's arrays of an ``.npz``. Every member is checked before anything is allocated: not a zip,
+    encrypted or unsupported members, members that are not arrays, and declared sizes beyond memory are one-line
+    DataErrors naming the file (never numpy's advice to allow pickles, never a memory error)."""
+    if path.is_dir():
+        raise DataError(f"{path} is a folder, not an .npz file; give the path of the data file itself")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # files written by Python 2 trigger a harmless warning
-            with np.load(path, allow_pickle=False) as npz:
-                return {key: npz[key] for key in npz.files}
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as exc:
+        if not zipfile.is_zipfile(path):
+            with open(path, "rb") as f:
+                started_as_zip = f.read(4) == b"PK\x03\x04"
+            if started_as_zip:
+                raise DataError(f"{path} is corrupt or truncated (a zip archive without its end); delete it and get it again")
+            raise DataError(f"{path} is not an .npz file (not a zip archive of .npy arrays); check the file")
+        with zipfile.ZipFile(path) as archive:
+            members = {Path(info.filename).stem: info for info in archive.infolist() if info.filename.endswith(".npy")}
+            wanted = {key: info for key, info in members.items() if key in WANTED}
+            check_members(path, archive, wanted)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # files written by Python 2 trigger a harmless warning
+                with np.load(path, allow_pickle=False) as npz:
+                    return {key: npz[key] for key in wanted}
+    except DataError:
+        raise
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, NotImplementedError, RuntimeError) as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        raise DataError(f"{path} is corrupt or truncated ({type(exc).__name__}: {reason}); delete it and get it again") from None
+
+
+def check_members(path: Path, archive: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo]) -> None:
+    """Refuse encrypted or unsupported members, members that are not plain numeric arrays, and sizes beyond memory,
+    reading only each member's header."""
+    from .device import available_bytes
+
+    total = 0
+    for key, info in members.items():
+        if info.flag_bits & 0x1:
+            raise DataError(f"{path}: member {key!r} is encrypted; store the arrays unencrypted (numpy.savez)")
+        if info.compress_type not in ZIP_METHODS:
+            raise DataError(f"{path}: member {key!r} uses an unsupported compression (method {info.compress_type})")
+        with archive.open(info) as member:
+            try:
+                version = np.lib.format.read_magic(member)
+                read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                shape, _, dtype = read_header(member)
+            except (ValueError, EOFError) as exc:
+                raise DataError(f"{path}: member {key!r} is not a numpy array ({str(exc).splitlines()[0][:120]})") from None
+        if dtype.hasobject:
+            raise DataError(f"{path}: member {key!r} holds Python objects, not numbers; store numeric arrays")
+        size = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+        total += max(size, info.file_size)
+    have = available_bytes(torch.device("cpu"))
+    if total > have:
         raise DataError(
-            f"{path} is corrupt or truncated ({type(exc).__name__}: {exc}); delete it and download it again"
-        ) from None
+            f"{path}: its arrays declare {total / 2**30:.1f} GiB, more than the {have / 2**30:.1f} GiB of memory "
+            "available; the file is not a data set of this size, or needs a larger machine"
+        )
+
+
+def scalar(arrays: dict[str, np.ndarray], key: str, path: Path) -> int | None:
+    """An integer field of the schema (``inputsize``, ``*_length``): a single whole number, or a one-line DataError."""
+    if key not in arrays:
+        return None
+    value = np.asarray(arrays[key])
+    if value.size != 1 or not (np.issubdtype(value.dtype, np.integer) or np.issubdtype(value.dtype, np.floating)):
+        raise DataError(f"{path}: {key} must be a single whole number, got shape {value.shape} of {value.dtype}")
+    number = value.reshape(()).item()
+    if not float(number).is_integer() or number < 0:
+        raise DataError(f"{path}: {key} must be a single whole number, got {number!r}")
+    return int(number)
 
 
 def validate_split(arrays: dict[str, np.ndarray], split: str, path: Path) -> np.ndarray:
@@ -223,7 +293,7 @@ def validate_split(arrays: dict[str, np.ndarray], split: str, path: Path) -> np.
     if bad.any():
         example = data[bad].flat[0]
         raise DataError(f"{path}: {key} has {int(bad.sum())} values that are not 0 or 1 (e.g. {example}); binarize it first")
-    length_key = f"{split}_length"
-    if length_key in arrays and int(np.asarray(arrays[length_key])) != data.shape[0]:
-        raise DataError(f"{path}: {length_key} says {int(arrays[length_key])} rows but {key} has {data.shape[0]}")
+    length = scalar(arrays, f"{split}_length", path)
+    if length is not None and length != data.shape[0]:
+        raise DataError(f"{path}: {split}_length says {length} rows but {key} has {data.shape[0]}")
     return data

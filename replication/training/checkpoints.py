@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from .errors import CheckpointError
+from ..errors import CheckpointError
 from .files import save_torch
 
 FORMAT = 2  # 1: the first release (configs repeated, no "format" key)

@@ -13,14 +13,14 @@ from typing import Any
 
 import torch
 
+from ..errors import CheckpointError, TrainingError
+from ..model.made import MADE
 from .checkpoints import FORMAT, read_checkpoint
 from .config import MADEConfig, TrainConfig, identity_recipe
 from .data import BinaryDataset
 from .device import check_fits, resolve_device
-from .errors import CheckpointError, TrainingError
 from .evaluate import evaluate_nll
 from .files import save_torch
-from .made import MADE
 from .optimizers import make_optimizer
 from .progress import Progress
 

@@ -6,7 +6,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
+import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +17,7 @@ from typing import Any
 import torch
 from filelock import FileLock, Timeout
 
-from .errors import ReplicationError
+from ..errors import ReplicationError
 
 UMASK = os.umask(0)
 os.umask(UMASK)
@@ -85,20 +88,45 @@ def save_figure(figure: Any, path: str | os.PathLike, **kwargs: Any) -> Path:
     return path
 
 
+WAIT_REPORT_SECONDS = 60.0  # a waiting process says so at once, then once a minute
+
+
+def lock_holder(lock_file: Path) -> str:
+    """Who holds a lock, as its holder wrote it beside the lock (``pid N on HOST since TIME``), or "unknown"."""
+    try:
+        return lock_file.with_name(lock_file.name + ".owner").read_text().strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
 @contextlib.contextmanager
 def locked(lock_file: str | os.PathLike, what: str, wait: bool) -> Iterator[None]:
-    """Hold an inter-process lock on ``lock_file`` for the block: wait for it, or refuse at once if ``wait`` is false."""
+    """Hold an inter-process lock on ``lock_file`` for the block: wait for it (saying which lock and who holds it,
+    then again every minute), or refuse at once if ``wait`` is false."""
     lock_file = Path(lock_file)
     try:
         lock_file.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ReplicationError(f"cannot create {lock_file.parent} ({exc.strerror}); choose a writable folder") from None
-    lock = FileLock(lock_file, timeout=-1 if wait else 0)
+    lock = FileLock(lock_file)
     try:
-        lock.acquire()
+        lock.acquire(timeout=0)
     except Timeout:
-        raise ReplicationError(f"{what} is in use by another process (lock {lock_file}); wait for it to finish") from None
+        if not wait:
+            raise ReplicationError(
+                f"{what} is in use by another process ({lock_holder(lock_file)}; lock {lock_file}); wait for it to finish"
+            ) from None
+        while True:
+            print(f"waiting for {what}: lock {lock_file} is held by {lock_holder(lock_file)}", file=sys.stderr, flush=True)
+            try:
+                lock.acquire(timeout=WAIT_REPORT_SECONDS)
+                break
+            except Timeout:
+                continue
+    owner = lock_file.with_name(lock_file.name + ".owner")
     try:
+        owner.write_text(f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
         yield
     finally:
+        owner.unlink(missing_ok=True)
         lock.release()

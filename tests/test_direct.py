@@ -54,7 +54,7 @@ def test_a_k_mask_set_stays_resident_on_the_device_when_it_fits():
     for k in range(6):
         model(x, k)
     assert model.mask_set.resident == 4  # built once each, then reused while cycling
-    assert mask_cache_budget(torch.device("cpu")) == 512 * 2**20
+    assert mask_cache_budget(torch.device("cpu")) >= 512 * 2**20
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA smoke test: needs a CUDA device")

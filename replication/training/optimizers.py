@@ -27,11 +27,9 @@ class OfficialAdagrad(torch.optim.Optimizer):
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                state = self.state[p]
-                if not state:
-                    state["sum"] = torch.zeros_like(p)
-                state["sum"].addcmul_(p.grad, p.grad)
-                p.addcdiv_(p.grad, (state["sum"] + group["eps"]).sqrt_(), value=-group["lr"])
+                total = self.state[p].setdefault("sum", torch.zeros_like(p))
+                total.addcmul_(p.grad, p.grad)  # G += g^2
+                p.addcdiv_(p.grad, (total + group["eps"]).sqrt_(), value=-group["lr"])  # p -= lr * g / sqrt(G + eps)
         return loss
 
 

@@ -198,6 +198,78 @@ def paper_validation_seconds(hidden: list[int], rows: int, *, device: torch.devi
     return median_seconds(lambda: evaluate_nll(model, data, n_masks=32), repeats=1, warmup=1, sync=sync) * 10_000 / rows
 
 
+def validation_pass_seconds(hidden: list[int], rows: int, path: str, *, device: torch.device, sync) -> float:
+    """Seconds of one 32-mask ensemble pass over 10,000 images on the ``path`` ("dense" or "structured") evaluation
+    path, extrapolated from ``rows`` of them (each mask's structured layout is built once per pass, as in training:
+    that part is measured on its own and not extrapolated)."""
+    from replication.training import evaluate
+
+    evaluate.STRUCTURED_MIN_UNITS = 0 if path == "structured" else 10**9
+    torch.manual_seed(0)
+    data = (torch.rand(rows, D) < 0.15).float()
+    model = MADE(input_dim=D, hidden_sizes=hidden, num_masks=32, order_agnostic=True, connectivity_agnostic=True).to(device)
+    seconds = median_seconds(lambda: evaluate.evaluate_nll(model, data, n_masks=32), repeats=1, warmup=1, sync=sync)
+    if path == "dense":
+        return seconds * 10_000 / rows
+    from replication.model.structured import StructuredMADE
+
+    build = median_seconds(lambda: [StructuredMADE(model, k) for k in range(32)], repeats=1, warmup=0, sync=sync)
+    return build + (seconds - build) * 10_000 / rows  # the layouts are built once per pass, whatever its length
+
+
+def structural_multiply_adds(hidden: list[int], masks: int = 32) -> float:
+    """Mean multiply-adds per example that the masks keep (the nonzero part of every masked product)."""
+
+    model = MADE(input_dim=D, hidden_sizes=hidden, num_masks=masks, order_agnostic=True, connectivity_agnostic=True)
+    total = 0
+    for k in range(masks):
+        total += sum(int(m.sum()) for m in model.masks(k).all[: len(hidden) + 2])
+    return total / masks
+
+
+def validation_section(quick: bool, common: tuple) -> dict[str, dict[str, float]]:
+    """The 32-mask validation pass on the dense and the structured path, against the structural limit: the masks'
+    nonzero multiply-adds at the machine's measured matmul rate."""
+    section = {}
+    for label, hidden, rows in (("1x500", [500], 2000), ("1x8000", [8000], 500), ("2x8000", [8000, 8000], 200)):
+        rows = max(100, rows // 5) if quick else rows
+        row = {path: in_subprocess("valid_path", hidden, rows, path, *common)[0] for path in ("dense", "structured")}
+        peak, _ = in_subprocess("peak", hidden, 3, *common)
+        limit = 2 * structural_multiply_adds(hidden) * 32 * 10_000 / (peak * 1e9)
+        row |= {
+            "speedup": row["dense"] / row["structured"],
+            "limit_s": limit,
+            "matmul_peak_gflops": peak,
+            "structured_fraction_of_limit": limit / row["structured"],
+            "dense_fraction_of_limit": limit / row["dense"],
+        }
+        section[label] = row
+        print(label, json.dumps({k: round(v, 3) for k, v in row.items()}, indent=1), flush=True)
+    return section
+
+
+def validation_markdown(section: dict[str, dict[str, float]]) -> list[str]:
+    if not section:
+        return []
+    lines = [
+        "## The 32-mask validation pass: dense and structure-aware paths",
+        "",
+        "One 32-mask ensemble pass over 10,000 images (extrapolated from a subset), on the dense path (every masked",
+        "product in full) and on the structure-aware one (`model/structured.py`: units sorted by degree, each mask a",
+        "staircase of blocks, about half the multiply-adds). The structural limit is the masks' nonzero multiply-adds",
+        "at the machine's measured matmul rate; `of limit` is that time over the measured one.",
+        "",
+        "| architecture | dense (s) | structured (s) | speedup | structural limit (s) | dense, of limit | structured, of limit |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for label, r in section.items():
+        lines.append(
+            f"| {label} | {r['dense']:.1f} | {r['structured']:.1f} | **{r['speedup']:.2f}x** | {r['limit_s']:.1f} | "
+            f"{100 * r['dense_fraction_of_limit']:.0f}% | {100 * r['structured_fraction_of_limit']:.0f}% |"
+        )
+    return lines + [""]
+
+
 def measure(name: str, args: tuple, queue: mp.Queue) -> None:
     """Run one measurement in this (fresh) process; report (value, peak memory MiB)."""
     device = torch.device(args[-1])
@@ -205,7 +277,8 @@ def measure(name: str, args: tuple, queue: mp.Queue) -> None:
     torch.set_num_threads(args[-2])
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     fn = {"train": training_throughput, "peak": matmul_peak, "sample": sampling_seconds, "ensemble": ensemble_eval_seconds,
-          "paper_epoch": paper_epoch_seconds, "paper_valid": paper_validation_seconds}[name]  # fmt: skip
+          "paper_epoch": paper_epoch_seconds, "paper_valid": paper_validation_seconds,
+          "valid_path": validation_pass_seconds}[name]  # fmt: skip
     value = fn(*args[:-2], device=device, sync=sync)
     if device.type == "cuda":
         peak = torch.cuda.max_memory_allocated() / 2**20
@@ -231,15 +304,21 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("results"))
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--only", choices=["small", "paper"], default=None, help="only the 1x500/2x500 or the paper section")
+    parser.add_argument(
+        "--only",
+        choices=["small", "paper", "validation"],
+        default=None,
+        help="only the 1x500/2x500, the paper or the validation-path section",
+    )
     args = parser.parse_args()
     quick = args.quick
     steps = 5 if quick else 30
     common = (args.threads, args.device)
     report = {"machine": f"{platform.processor() or platform.machine()}, {args.threads} threads", "device": args.device,
               "torch": torch.__version__, "batch": BATCH, "D": D, "models": {}}  # fmt: skip
-    report["paper"] = {} if args.only == "small" else paper_section(quick, common)
-    for label, hidden in () if args.only == "paper" else (("1x500", [500]), ("2x500", [500, 500])):
+    report["validation"] = validation_section(quick, common) if args.only in (None, "validation") else {}
+    report["paper"] = paper_section(quick, common) if args.only in (None, "paper") else {}
+    for label, hidden in (("1x500", [500]), ("2x500", [500, 500])) if args.only in (None, "small") else ():
         row: dict[str, float] = {}
         for optimizer in ("adagrad", "adam"):
             for kind in ("naive", "naive+fused", "library"):
@@ -323,6 +402,7 @@ def markdown(report: dict, quick: bool) -> str:
         "is the same model with the fused optimizer the library uses, to separate the two effects.",
         "" if not quick else "\n**Quick run (few steps): not for reporting.**\n",
     ]
+    lines += validation_markdown(report.get("validation", {}))
     lines += paper_markdown(report.get("paper", {}))
     for label, r in report["models"].items():
         lines += [

@@ -1,4 +1,4 @@
-"""Command line: ``python -m replication {train,evaluate,sample} ...`` (see ``--help``).
+"""Command line: ``python -m replication {train,evaluate,sample,complete} ...`` (see ``--help``).
 
 The options of ``train`` are generated from the configuration dataclasses (``replication/config.py``): the same
 names, defaults and choices as the fields of ``experiments.toml``.
@@ -7,6 +7,7 @@ names, defaults and choices as the fields of ``experiments.toml``.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -14,13 +15,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .completions import completable, top_half, write_completions
 from .errors import ConfigError, DataError, ReplicationError
 from .figures import save_grid
+from .model.completion import observed_first
+from .model.made import MADE
 from .training.config import add_recipe_options, configs_from_recipe, recipe_from_args
 from .training.data import BinaryDataset, load_dataset, registry
+from .training.device import available_bytes
 from .training.evaluate import evaluate_nll
 from .training.files import atomic_path, write_json
-from .training.record import RunRecord
+from .training.record import Completions, RunRecord
 from .training.runs import load_metrics, load_model, train_run
 
 
@@ -39,9 +44,26 @@ def int_at_least(minimum: int) -> Callable[[str], int]:
     return parse
 
 
+def image_path(text: str) -> Path:
+    """An argparse type: a non-empty path to an image file in a format matplotlib writes, not an existing folder."""
+    from matplotlib.figure import Figure
+
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must be a file path, got an empty one")
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is a folder; give an image file such as {Path(text) / 'samples.png'}")
+    formats = Figure().canvas.get_supported_filetypes()
+    if path.suffix.lstrip(".").lower() not in formats:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} needs an image extension: one of {', '.join('.' + f for f in sorted(formats))}"
+        )
+    return path
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m replication", description="MADE (Germain et al. 2015): train, evaluate, sample."
+        prog="python -m replication", description="MADE (Germain et al. 2015): train, evaluate, sample, complete."
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -73,7 +95,22 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("-n", type=int_at_least(1), default=100, help="number of samples")
     sample.add_argument("--mask", type=int_at_least(0), default=0, help="which mask of the set to sample with")
     sample.add_argument("--seed", type=int_at_least(0), default=0)
-    sample.add_argument("--out", type=Path, required=True, help="image file (PNG) for the grid; the samples also go to <out>.npy")
+    sample.add_argument(
+        "--out", type=image_path, required=True, help="image file (PNG) for the grid; the samples also go to <out>.npy"
+    )
+
+    completion = commands.add_parser(
+        "complete",
+        help="complete the bottom half of test images given the top half, exactly",
+        description="Draw exact completions p(bottom half | top half) of one test image per class (image data, and a "
+        "mask whose ordering puts the top half first, such as a raster-ordered run's), and report the conditional "
+        "NLL of the true bottom halves on the test split.",
+    )
+    completion.add_argument("run_dir", type=Path, metavar="DIR")
+    completion.add_argument("--out", type=image_path, required=True, help="image file (PNG) for the figure")
+    completion.add_argument("-k", type=int_at_least(1), default=5, help="completions per test image")
+    completion.add_argument("--mask", type=int_at_least(0), default=0, help="which mask of the set to complete with")
+    completion.add_argument("--seed", type=int_at_least(0), default=0)
     return parser
 
 
@@ -101,9 +138,11 @@ def run_data(metrics: RunRecord) -> BinaryDataset:
 
 def cmd_evaluate(args: argparse.Namespace) -> dict:
     metrics = load_metrics(args.run_dir)
-    model = load_model(args.run_dir, args.device)
+    model = load_model(args.run_dir, args.device, metrics)
     data = run_data(metrics)
     nll = evaluate_nll(model, data.split(args.split), n_masks=args.test_masks)
+    if not math.isfinite(nll.nats):
+        raise ReplicationError(f"{args.run_dir / 'model.pt'} gives a non-finite {args.split} NLL ({nll.nats}); train it again")
     result = {"split": args.split, **nll.as_dict()}
     write_json(result, args.run_dir / f"eval_{args.split}_{args.test_masks}masks.json")
     print(f"{args.split} NLL: {nll}")
@@ -112,10 +151,20 @@ def cmd_evaluate(args: argparse.Namespace) -> dict:
 
 def cmd_sample(args: argparse.Namespace) -> None:
     metrics = load_metrics(args.run_dir)
-    model = load_model(args.run_dir)
+    outputs = {args.out.resolve(), args.out.with_suffix(".npy").resolve()}
+    owned = sorted(p.name for p in args.run_dir.iterdir() if p.resolve() in outputs)
+    if owned:
+        raise ConfigError(f"--out {args.out} would write over {', '.join(owned)} of the run; choose another file")
+    model = load_model(args.run_dir, None, metrics)
     masks = model.config.num_masks
     if masks and args.mask >= masks:
         raise ConfigError(f"--mask {args.mask}: this run has {masks} mask(s), numbered 0 to {masks - 1}")
+    need, have = sampling_bytes(args.n, model), available_bytes(torch.device("cpu"))
+    if need > have:
+        raise ConfigError(
+            f"-n {args.n} needs about {need / 2**30:.1f} GiB to sample, but only {have / 2**30:.1f} GiB is available; "
+            "draw fewer samples"
+        )
     samples = model.sample(args.n, args.mask, generator=torch.Generator().manual_seed(args.seed)).numpy()
     info = registry().get(metrics.data["name"])
     image_shape = info.image_shape if info and not metrics.data.get("source") else None
@@ -125,10 +174,36 @@ def cmd_sample(args: argparse.Namespace) -> None:
     print(f"wrote {args.out}")
 
 
+def cmd_complete(args: argparse.Namespace) -> Completions:
+    metrics = load_metrics(args.run_dir)
+    if args.out.resolve() in {p.resolve() for p in args.run_dir.iterdir()}:
+        raise ConfigError(f"--out {args.out} would write over {args.out.name} of the run; choose another file")
+    model = load_model(args.run_dir, None, metrics)
+    masks = model.config.num_masks
+    if masks and args.mask >= masks:
+        raise ConfigError(f"--mask {args.mask}: this run has {masks} mask(s), numbered 0 to {masks - 1}")
+    data = run_data(metrics)
+    if data.image_shape is None:
+        raise ConfigError(f"{data.name} is not a registered image data set; completions need images with a top half")
+    if not completable(model, data, args.mask):
+        observed_first(model, top_half(data.image_shape), args.mask)  # raises, saying which input comes too early
+    result = write_completions(model, data, args.out, args.run_dir.name, args.k, args.mask, args.seed)
+    print(f"-log p(bottom half | top half) on the test split: {result.nll:.2f} ± {result.stderr:.2f} nats; wrote {args.out}")
+    return result
+
+
+def sampling_bytes(n: int, model: MADE) -> int:
+    """Memory to draw ``n`` samples: uniforms, samples and the grid (float32 and float64 copies) plus each hidden
+    layer's activations, all ``n`` rows at once."""
+    width = model.config.input_dim + sum(model.config.hidden_sizes)
+    return n * (8 * 4 * model.config.input_dim + 2 * 4 * width)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        {"train": cmd_train, "evaluate": cmd_evaluate, "sample": cmd_sample}[args.command](args)
+        commands = {"train": cmd_train, "evaluate": cmd_evaluate, "sample": cmd_sample, "complete": cmd_complete}
+        commands[args.command](args)
     except ReplicationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

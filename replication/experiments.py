@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from .completions import completable, write_completions
 from .errors import ConfigError, DataError, ReplicationError
 from .figures import save_grid
 from .model.made import MADE
@@ -40,7 +41,7 @@ from .training.files import write_bytes
 from .training.record import PaperReference, RunRecord, read_record, write_record
 from .training.runs import PER_EXAMPLE, train_run
 
-INFO_FIELDS = {"profiles", "dataset", "paper", "architecture", "note", "seeds"}
+INFO_FIELDS = {"profiles", "dataset", "paper", "architecture", "note", "seeds", "varies"}
 SEED_RUN = re.compile(r"^(?P<row>.+)-seed(?P<seed>\d+)$")
 UNAVAILABLE = "not run: data not available offline"
 
@@ -95,6 +96,7 @@ class Plan:
     curve: dict[str, Any]
     experiments: dict[str, dict[str, Any]] = field(repr=False)
     defaults: dict[str, Any] = field(repr=False)
+    official_trainer: list[dict[str, Any]] = field(default_factory=list, repr=False)  # the known differences
 
     def reference(self, key: str) -> tuple[str, float]:
         """(row label, NLL) of a paper reference like ``mnist.made_1hl_1mask`` or ``uci.dna.single``."""
@@ -171,19 +173,57 @@ def load_plan() -> Plan:
 def parse_plan(text: str) -> Plan:
     """Parse and validate an experiment plan: every recipe key is a configuration field and every recipe builds valid
     configurations; paper keys and architectures exist."""
-    table = tomllib.loads(text)
-    plan = Plan(table["paper"], table["profiles"], table["curve"], table["experiments"], table["defaults"])
+    try:
+        table = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"experiments.toml is not valid TOML: {exc}") from None
+    missing = [k for k in ("paper", "profiles", "curve", "experiments", "defaults") if not isinstance(table.get(k), dict)]
+    if missing:
+        raise ConfigError(f"experiments.toml lacks the table(s) {missing}")
+    plan = Plan(table["paper"], table["profiles"], table["curve"], table["experiments"], table["defaults"],
+                table.get("official_trainer", []))  # fmt: skip
     check_recipe_keys(plan.defaults, "experiments.toml [defaults]")
     for name, profile in plan.profiles.items():
         check_recipe_keys(profile.get("overrides", {}), f"experiments.toml profile {name} overrides")
+        subset = profile.get("subset")
+        if subset is not None and (not isinstance(subset, int) or isinstance(subset, bool) or subset < 1):
+            raise ConfigError(f"experiments.toml: profiles.{name}.subset must be a positive integer, got {subset!r}")
+    for i, row in enumerate(plan.official_trainer):
+        named = [*row.get("measured_by", []), *row.get("seed_spread", [])]
+        unknown = [n for n in named if n not in plan.experiments]
+        if not isinstance(row.get("difference"), str) or unknown:
+            raise ConfigError(f"experiments.toml: official_trainer row {i + 1} needs a difference and known runs, not {unknown}")
     for name, entry in plan.experiments.items():
-        check_recipe_keys(set(entry) - INFO_FIELDS, f"experiments.toml: {name}")
-        plan.reference(entry["paper"])  # raises KeyError early if the paper key is wrong
-        if entry["architecture"] not in ("paper", "reduced", "assumed"):
-            raise ConfigError(f"experiments.toml: {name} has architecture {entry['architecture']!r}")
+        check_entry(plan, name, entry)
         for profile in entry["profiles"]:
             plan.experiment(name, profile).configs(2)  # every value valid (ConfigError names the field)
     return plan
+
+
+def check_entry(plan: Plan, name: str, entry: dict[str, Any]) -> None:
+    """One ``[experiments.NAME]`` entry: its keys, data set, paper reference, architecture and profiles."""
+    where = f"experiments.toml: experiments.{name}"
+    check_recipe_keys(set(entry) - INFO_FIELDS, where)
+    absent = [k for k in ("profiles", "dataset", "paper", "architecture") if k not in entry]
+    if absent:
+        raise ConfigError(f"{where} lacks {', '.join(absent)}")
+    if entry["dataset"] not in registry():
+        raise ConfigError(f"{where}: dataset {entry['dataset']!r} is not a registered data set ({', '.join(registry())})")
+    try:
+        plan.reference(entry["paper"])
+    except (KeyError, ValueError, AttributeError, TypeError):
+        raise ConfigError(
+            f"{where}: paper {entry['paper']!r} is not a reference of [paper] (mnist.ROW or uci.SET.VARIANT)"
+        ) from None
+    if entry["architecture"] not in ("paper", "reduced", "assumed"):
+        raise ConfigError(f"{where}: architecture must be paper, reduced or assumed, got {entry['architecture']!r}")
+    profiles = entry["profiles"]
+    if not isinstance(profiles, list) or not profiles or any(p not in plan.profiles for p in profiles):
+        raise ConfigError(f"{where}: profiles must be a list of {', '.join(plan.profiles)}, got {profiles!r}")
+    varies = entry.get("varies")
+    if varies is not None and (varies not in plan.experiments or varies == name
+                               or not set(profiles) <= set(plan.experiments[varies]["profiles"])):  # fmt: skip
+        raise ConfigError(f"{where}: varies must name another experiment of the same profiles, got {varies!r}")
 
 
 def check_plan(profile: str, names: list[str] | None = None, check_data: bool = True) -> list[Experiment]:
@@ -271,9 +311,15 @@ def run_experiment(
     model, record = train_run(run_dir, data, model_config, train_config, eval_config, device, progress)
     row, paper_nll = plan.reference(experiment.paper)
     samples = write_samples(model, data, results_dir / "samples" / f"{name}.png", name) if data.image_shape else None
+    completions = (
+        write_completions(model, data, results_dir / "figures" / f"completions_{name}.png", name)
+        if completable(model, data)
+        else None
+    )
     record = record.replace(
         name=name, profile=profile, identity=experiment.identity(), architecture=experiment.architecture,
         note=experiment.note, paper=PaperReference(experiment.paper, row, paper_nll), split="test", samples=samples,
+        completions=completions,
     )  # fmt: skip
     write_bytes(per_example_path(results_dir, name), (run_dir / PER_EXAMPLE).read_bytes())
     write_record(record, metrics_path(results_dir, name))  # last: it marks the experiment as finished

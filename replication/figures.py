@@ -145,3 +145,66 @@ def plot_histories(runs: list[RunRecord], path: Path, title: str) -> Path:
     ax.legend(fontsize=6, ncol=2)
     ax.grid(alpha=0.3)
     return save_figure(fig, path, dpi=120, bbox_inches="tight")
+
+
+def save_completions(
+    images: np.ndarray,
+    observed: np.ndarray,
+    completions: np.ndarray,
+    path: str | Path,
+    image_shape: tuple[int, int],
+    title: str = "",
+    row_labels: list[str] | None = None,
+) -> Path:
+    """One row per test image: the image, what the model is given (the rest grey), then its completions.
+
+    ``images`` is (n, D), ``observed`` a boolean (D,), ``completions`` (n, k, D).
+    """
+    n, k, _ = completions.shape
+    given = np.where(observed, images, 0.5)
+    rows = np.concatenate([images[:, None], given[:, None], completions], axis=1).reshape(n * (k + 2), *image_shape)
+    h, w = image_shape
+    picture = tile(rows.astype(np.float32), n, k + 2)
+    fig = Figure(figsize=(0.75 * (k + 2) + 0.6, 0.75 * n + 0.8))
+    ax = fig.subplots()
+    ax.imshow(picture, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_xticks([1 + c * (w + 1) + w / 2 for c in range(k + 2)],
+                  ["test image", "given", *[f"draw {i + 1}" for i in range(k)]], fontsize=7)  # fmt: skip
+    ax.set_yticks([1 + r * (h + 1) + h / 2 for r in range(n)], row_labels or [""] * n, fontsize=7)
+    ax.tick_params(length=0)
+    ax.xaxis.tick_top()
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    if title:
+        ax.set_title(title, fontsize=8, pad=14)
+    return save_figure(fig, path, dpi=120, bbox_inches="tight")
+
+
+def plot_trained_masks(
+    trained: pd.DataFrame,
+    first_n: pd.DataFrame | None,
+    paper: tuple[str, float],
+    nade: tuple[list[int], list[float], float],
+    path: Path,
+) -> Path:
+    """Test NLL against the number of masks: models trained with K masks (each on its K-mask ensemble), one K-mask
+    model's first-n ensembles, the paper's 1-mask point and order-agnostic NADE's n-ordering ensembles."""
+    fig = Figure(figsize=(7, 4.8))
+    ax = fig.subplots()
+    ax.errorbar(trained["masks K"], trained["test NLL"], yerr=trained["stderr"], marker="o", color="C0", capsize=2,
+                label="ours, 1x500: trained with K masks, tested on its K-mask ensemble")  # fmt: skip
+    if first_n is not None and not first_n.empty:
+        name = first_n["experiment"].iloc[0]
+        ax.errorbar(first_n["masks"], first_n["test NLL"], yerr=first_n["stderr"], marker="s", ls="--", color="C1",
+                    capsize=2, mfc="none", label=f"ours, 1x500: {name}, ensemble of its first n masks")  # fmt: skip
+    orderings, nlls, fixed = nade
+    ax.plot(orderings, nlls, "^:", color="gray", label="order-agnostic NADE, 1 hidden layer: one model, n orderings")
+    ax.axhline(fixed, color="gray", ls="-.", lw=1, label=f"NADE, fixed order ({fixed})")
+    ax.scatter([1], [paper[1]], marker="*", s=140, color="k", zorder=3, label=f"paper: {paper[0]} ({paper[1]})")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("number of masks K (or orderings n)")
+    ax.set_ylabel("test NLL (nats)")
+    ax.set_title("Binarized MNIST at 500 units: test NLL against the number of masks", fontsize=10)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13))
+    ax.grid(alpha=0.3)
+    return save_figure(fig, path, dpi=120, bbox_inches="tight")

@@ -21,7 +21,7 @@ from pathlib import Path
 from . import curve, summary
 from .engine import lock_file, run_guarded, unavailable
 from .errors import ReplicationError
-from .experiments import Experiment, check_plan, data_unavailable, is_complete, load_plan
+from .experiments import Experiment, check_plan, data_unavailable, finished_metrics, is_complete, load_plan
 from .tables import AGREES_WITHIN, TABLES, compare_table, to_markdown
 from .training.files import atomic_path, locked
 
@@ -115,7 +115,10 @@ def run_curve(profile: str, results: Path, runs: Path) -> int:
 
 
 def run_summary(profile: str, results: Path, started: float | None) -> int:
-    """Write the tables and READMEs unless nothing they are drawn from has changed; print the tables."""
+    """Write the tables and READMEs unless nothing they are drawn from has changed; print the tables. An unreadable
+    finished record stops it with the record's path (a seed is never silently left out of the tables)."""
+    for experiment in load_plan().for_profile(profile):
+        finished_metrics(experiment, results)
     with locked(lock_file(results, "summary"), f"the summary of {results}", wait=True):
         notebook = results / "notebooks" / "summary.ipynb"
         if drawn_from_current_template(notebook, "summary.ipynb") and summary.is_current(results, profile):

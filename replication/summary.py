@@ -15,7 +15,7 @@ import pandas as pd
 
 from .errors import ReplicationError
 from .experiments import finished_metrics, load_plan, metrics_path
-from .figures import plot_histories, plot_vs_paper
+from .figures import plot_histories, plot_trained_masks, plot_vs_paper
 from .tables import TABLES, all_tables, save_table, to_markdown
 from .training.files import write_text
 
@@ -93,6 +93,7 @@ def write_summary(
 
 
 VS_PAPER, CURVES = Path("figures") / "ours_vs_paper.png", Path("figures") / "mnist_curves.png"
+TRAINED_MASKS = Path("figures") / "nll_vs_trained_masks.png"
 
 
 def draw_figures(results_dir: Path, profile: str, tables: dict[str, pd.DataFrame]) -> None:
@@ -100,6 +101,18 @@ def draw_figures(results_dir: Path, profile: str, tables: dict[str, pd.DataFrame
     rows = pd.concat([tables["nll_mnist"], tables["nll_uci"]], ignore_index=True)
     if not rows.empty and rows["difference"].notna().any():
         plot_vs_paper(rows, results_dir / VS_PAPER, f"Test NLL, ours minus the paper's ({profile} profile)")
+    trained = tables["trained_masks"]
+    if len(trained) > 1:
+        plan = load_plan()
+        curve = results_dir / "masks_curve.csv"
+        first_n = pd.read_csv(curve) if curve.is_file() else None
+        if first_n is not None:
+            first_n = first_n[first_n["experiment"] == trained.loc[trained["masks K"].idxmax(), "experiment"]]
+        nade = plan.paper["orderless_nade"]
+        plot_trained_masks(
+            trained, first_n, plan.reference(plan.curve["trained_with_k_paper"]),
+            (nade["orderings"], nade["one_hidden_layer"], plan.paper["mnist_context"]["NADE"]), results_dir / TRAINED_MASKS,
+        )  # fmt: skip
     runs = [m for e in load_plan().for_profile(profile) if e.family == "mnist" and (m := finished_metrics(e, results_dir))]
     if runs:
         plot_histories(
@@ -107,6 +120,21 @@ def draw_figures(results_dir: Path, profile: str, tables: dict[str, pd.DataFrame
             results_dir / CURVES,
             f"Binarized MNIST: validation NLL per epoch, each run on its own validation ensemble ({profile} profile)",
         )
+
+
+TRAINED_MASKS_TEXT = [
+    "Each model is trained with K masks (ordering and connectivity resampled, same seed) and tested on its",
+    "K-mask ensemble, beside one 32-mask model's first-n ensembles, the paper's 500-unit 1-mask point and",
+    "order-agnostic NADE (one model averaged over n orderings, from the official NADE code).",
+]
+VARIATIONS_TEXT = [
+    "Same seed, one recipe change (`what differs`). Difference = variant - base test NLL (negative: the variant",
+    "is better), with the paired standard error over the same test examples and z = difference / paired stderr.",
+]
+OFFICIAL_TEXT = [
+    "Each known difference from the official code (mgermain/MADE) and its measured effect on a test NLL, from the",
+    "one-change runs above (± paired stderr), or why it was not measured.",
+]
 
 
 def results_readme(results_dir: Path, profile: str, tables: dict[str, pd.DataFrame], wall_seconds: float | None) -> str:
@@ -156,12 +184,34 @@ def results_readme(results_dir: Path, profile: str, tables: dict[str, pd.DataFra
     ]
     if (results_dir / "figures" / "nll_vs_masks.png").is_file():
         lines += ["## NLL vs number of masks", "", "![NLL vs number of masks](figures/nll_vs_masks.png)", ""]
+    figure = [f"![NLL vs trained masks]({TRAINED_MASKS.as_posix()})", ""] if (results_dir / TRAINED_MASKS).is_file() else []
+    for key, title, intro, after in (
+        ("trained_masks", "The paper's 500-unit experiment: models trained with K masks", TRAINED_MASKS_TEXT, figure),
+        ("variations", "One change at a time: each variant against the row it varies", VARIATIONS_TEXT, []),
+        ("official_trainer", "What each difference from the official trainer costs", OFFICIAL_TEXT, []),
+    ):
+        if not tables[key].empty:
+            lines += [f"## {title}", "", *intro, "", to_markdown(tables[key]), *after]
     runs = plan.for_profile(profile)
     finished = {e.name for e in runs if finished_metrics(e, results_dir)}  # a stale run's pictures are not shown
     samples = sorted(p for p in (results_dir / "samples").glob("[!.]*.png") if p.stem in finished)
     if samples:
         lines += ["## Samples (exact ancestral samples, 10x10 grids)", ""]
         lines += [f"**{p.stem}**\n\n![{p.stem}](samples/{p.name})\n" for p in samples]
+    completed = [m for e in runs if (m := finished_metrics(e, results_dir)) and "completions" in m]
+    if completed:
+        lines += [
+            "## Completions: the bottom half of test digits given the top half",
+            "",
+            "A model whose ordering puts the top half of the image first (the raster-ordered runs) can sample the bottom",
+            "half exactly from p(bottom | top). Each figure: one test digit per class, what the model is given, and 5",
+            "draws. Beside it, the conditional NLL of the true bottom halves over the whole test split (nats, ± stderr).",
+            "",
+        ]
+        for m in completed:
+            c = m.completions
+            lines += [f"**{m.name}**: -log p(bottom | top) = {c.nll:.2f} ± {c.stderr:.2f} nats (n = {c.n})", ""]
+            lines += [f"![completions of {m.name}]({c.figure})", ""]
     commands = plan.profiles[profile].get("commands", [])
     if commands:
         lines += ["## How to run this profile", ""] + [f"- {c}" for c in commands] + [""]

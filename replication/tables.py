@@ -13,7 +13,8 @@ from .experiments import UNAVAILABLE, Experiment, Plan, data_unavailable, finish
 from .training.files import write_text
 from .training.record import RunRecord
 
-TABLES = ("nll_mnist", "nll_uci", "ensemble_gain", "cost")  # written as results/<name>.csv and .md
+# written as results/<name>.csv and .md
+TABLES = ("nll_mnist", "nll_uci", "ensemble_gain", "variations", "official_trainer", "trained_masks", "cost")
 REPRODUCED_WITHIN = 1.0  # nats
 ARCHITECTURE_VS_PAPER = {
     "paper": "equal to the paper's",
@@ -217,6 +218,85 @@ def ensemble_gain_table(results_dir: str | Path, profile: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def variations_table(results_dir: str | Path, profile: str) -> pd.DataFrame:
+    """Each finished run that changes one thing of another row (its ``varies``), against that row: what differs,
+    both test NLLs, the difference (variant minus base: negative is better) and its paired standard error."""
+    plan, results_dir = load_plan(), Path(results_dir)
+    rows = []
+    for experiment in plan.rows(profile):
+        base_name = plan.experiments[experiment.row].get("varies")
+        base = plan.experiment(base_name, profile) if base_name else None
+        ours = finished_metrics(experiment, results_dir) if base else None
+        theirs = finished_metrics(base, results_dir) if ours else None
+        if theirs is None:
+            continue
+        differs = [f"{k} {base.recipe[k]} -> {v}" for k, v in experiment.recipe.items() if base.recipe.get(k) != v]
+        difference, stderr = ours.test_nll.nats - theirs.test_nll.nats, paired_stderr(results_dir, experiment.name, base.name)
+        rows.append({
+            "variant": experiment.name,
+            "varies": base.name,
+            "what differs": "; ".join(differs),
+            "variant test NLL": ours.test_nll.nats,
+            "base test NLL": theirs.test_nll.nats,
+            "difference": difference,
+            "paired stderr": stderr,
+            "z": difference / stderr if stderr else None,
+            "epochs (variant/base)": f"{ours.epochs}/{theirs.epochs}",
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def official_trainer_table(results_dir: str | Path, profile: str, variations: pd.DataFrame) -> pd.DataFrame:
+    """One row per known difference from the official trainer (``[[official_trainer]]``) with its measured effect: the
+    difference each measuring run makes to the row it varies (± paired stderr), or why it was not measured."""
+    plan, rows = load_plan(), []
+    in_profile = {e.name for e in plan.rows(profile)}
+    measured = {r["variant"]: r for r in variations.to_dict("records")}
+    for entry in plan.official_trainer:
+        effects = []
+        for name in entry.get("measured_by", []):
+            if name not in in_profile:
+                profiles = ", ".join(plan.experiments[name]["profiles"])
+                effects.append(f"{name}: in the {profiles} profile's results")
+            elif name in measured:
+                r = measured[name]
+                se = f" ± {r['paired stderr']:.2f}" if pd.notna(r["paired stderr"]) else " (no paired stderr)"
+                effects.append(f"{name}: {r['difference']:+.2f}{se} against {r['varies']}")
+            else:
+                effects.append(f"{name}: not run yet")
+        for name in entry.get("seed_spread", []):
+            runs = [m for run in plan.seed_runs(name, profile) if (m := finished_metrics(run, results_dir))]
+            if len(runs) > 1:
+                sd = statistics.stdev(m.test_nll.nats for m in runs)
+                effects.append(f"{name}: sd {sd:.2f} over {len(runs)} seeds")
+        rows.append({
+            "difference from the official trainer": entry["difference"],
+            "measured effect on the test NLL (nats; + is worse)": "; ".join(effects) or entry.get("unmeasured", "not measured"),
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def trained_masks_table(results_dir: str | Path, profile: str) -> pd.DataFrame:
+    """The paper's 500-unit experiment: each model of ``[curve] trained_with_k``, trained with K masks and tested on its
+    K-mask ensemble."""
+    plan, rows = load_plan(), []
+    for name in plan.curve.get("trained_with_k", []):
+        experiment = next((e for e in plan.rows(profile) if e.name == name), None)
+        metrics = finished_metrics(experiment, results_dir) if experiment else None
+        if metrics is None:
+            continue
+        rows.append({
+            "masks K": experiment.recipe["num_masks"],
+            "experiment": name,
+            "valid masks": metrics.train_config.valid_masks,
+            "test masks": metrics.test_masks,
+            "test NLL": metrics.test_nll.nats,
+            "stderr": metrics.test_nll.stderr,
+            "epochs": metrics.epochs,
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
 def experiment_summary(metrics: RunRecord) -> pd.DataFrame:
     """One experiment's result next to the paper's number (for its notebook)."""
     ours, paper = metrics.test_nll.nats, metrics.paper.nll
@@ -259,6 +339,9 @@ def all_tables(results_dir: str | Path, profile: str) -> dict[str, pd.DataFrame]
         "nll_mnist": nll_table(results_dir, profile, "mnist"),
         "nll_uci": nll_table(results_dir, profile, "uci"),
         "ensemble_gain": ensemble_gain_table(results_dir, profile),
+        "variations": variations_table(results_dir, profile),
+        "official_trainer": official_trainer_table(results_dir, profile, variations_table(results_dir, profile)),
+        "trained_masks": trained_masks_table(results_dir, profile),
         "cost": cost_table(results_dir, profile),
     }
     assert tuple(tables) == TABLES

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "replication"
 
 
-STUDY = {"experiments", "record", "tables", "figures", "curve", "summary"}
+STUDY = {"experiments", "record", "tables", "figures", "curve", "summary", "completions"}
 ENGINES = {"engine", "replicate", "direct", "ray_engine", "__main__"}
 
 

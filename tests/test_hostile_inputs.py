@@ -95,7 +95,7 @@ def test_a_crafted_file_is_refused_and_runs_no_code(file, tmp_path, trained, dat
         (["--device", "bogus"], "device 'bogus'"),
         (["--device", "cuda:99"], "cuda:99"),
         (["--device", NO_SUCH_CUDA], NO_SUCH_CUDA),  # plain "cuda" where this machine has none
-        (["--hidden-sizes", "2000000", "2000000"], "use smaller hidden_sizes"),
+        (["--hidden-sizes", "2000000", "2000000"], "mostly for the weights of hidden_sizes [2000000, 2000000]"),
     ],
 )
 def test_bad_options_are_refused_before_any_work(options, expected, tmp_path, data, capsys):
@@ -209,3 +209,260 @@ def test_kills_at_random_moments_resume_to_bit_identical_results(tmp_path):
     assert a["history"] == b["history"] and a["test_nll"] == b["test_nll"]
     ma, mb = (torch.load(tmp_path / d / "model.pt", weights_only=True)["state"] for d in ("straight", "killed"))
     assert all(torch.equal(ma[k], mb[k]) for k in ma)
+
+
+# ---------------------------------------------------------------- second round: data files
+
+
+def zip_member(path: Path, name: str, content: bytes, method: int = 0) -> Path:
+    """An .npz with the normal splits plus (or instead of) member ``name`` holding ``content``."""
+    import zipfile
+
+    good = npz(path.with_name("good-" + path.name))
+    with zipfile.ZipFile(good) as source, zipfile.ZipFile(path, "w") as target:
+        for info in source.infolist():
+            if info.filename != name:
+                target.writestr(info, source.read(info))
+        target.writestr(zipfile.ZipInfo(name), content, compress_type=method)
+    return path
+
+
+def huge_header(shape: tuple[int, ...]) -> bytes:
+    """The header of a .npy that declares ``shape`` of float64, without its data."""
+    import io
+
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_2_0(buffer, {"descr": "<f8", "fortran_order": False, "shape": shape})
+    return buffer.getvalue()
+
+
+def patch_member(path: Path, name: str, *, flag: int = 0, method: int | None = None) -> Path:
+    """Set a zip member's general-purpose flag bits and/or compression method in both of its headers."""
+    data = bytearray(path.read_bytes())
+    encoded = name.encode()
+    for signature, flag_at, method_at, name_at in ((b"PK\x03\x04", 6, 8, 30), (b"PK\x01\x02", 8, 10, 46)):
+        start = 0
+        while (start := data.find(signature, start)) >= 0:
+            if data[start + name_at : start + name_at + len(encoded)] == encoded:
+                data[start + flag_at] |= flag
+                if method is not None:
+                    data[start + method_at : start + method_at + 2] = method.to_bytes(2, "little")
+            start += 4
+    path.write_bytes(bytes(data))
+    return path
+
+
+def data_file_cases(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    rows = {f"{s}_data": np.zeros((n, 12), dtype=np.uint8) for s, n in (("train", 60), ("valid", 20), ("test", 20))}
+    cases = {}
+    np.savez(tmp_path / "inputsize.npz", **rows, inputsize=np.array([12, 12]))
+    cases["inputsize of two numbers"] = (tmp_path / "inputsize.npz", "inputsize must be a single whole number")
+    np.savez(tmp_path / "length.npz", **rows, train_length=np.array("60"))
+    cases["a length that is text"] = (tmp_path / "length.npz", "train_length must be a single whole number")
+    zip_member(tmp_path / "notarray.npz", "valid_data.npy", b"these bytes are no array")
+    cases["a member that is not an array"] = (tmp_path / "notarray.npz", "'valid_data' is not a numpy array")
+    zip_member(tmp_path / "huge.npz", "train_data.npy", huge_header((10**7, 10**6)))
+    cases["a shape beyond memory"] = (tmp_path / "huge.npz", "more than the")
+    zip_member(tmp_path / "bomb.npz", "train_data.npy", huge_header((10**7, 10**6)) + bytes(10**5), method=8)
+    cases["a compressed member expanding past memory"] = (tmp_path / "bomb.npz", "more than the")
+    patch_member(npz(tmp_path / "locked.npz"), "test_data.npy", flag=1)
+    cases["an encrypted member"] = (tmp_path / "locked.npz", "'test_data' is encrypted")
+    patch_member(npz(tmp_path / "odd.npz"), "test_data.npy", method=99)
+    cases["an unsupported compression"] = (tmp_path / "odd.npz", "unsupported compression")
+    (tmp_path / "text.npz").write_text("train_data,valid_data\n0,1\n")
+    cases["a file that is not an npz"] = (tmp_path / "text.npz", "is not an .npz file")
+    (tmp_path / "folder.npz").mkdir()
+    cases["a folder"] = (tmp_path / "folder.npz", "is a folder")
+    return cases
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "inputsize of two numbers", "a length that is text", "a member that is not an array", "a shape beyond memory",
+        "a compressed member expanding past memory", "an encrypted member", "an unsupported compression",
+        "a file that is not an npz", "a folder",
+    ],
+)  # fmt: skip
+def test_a_malformed_data_file_is_refused_in_one_line(case, tmp_path, capsys):
+    path, expected = data_file_cases(tmp_path)[case]
+    out = tmp_path / "run"
+    err = refused(["train", "--dataset", str(path), "--out", str(out), *QUICK], capsys, str(path), expected)
+    assert "allow_pickle" not in err and not (out / "checkpoint.pt").exists()
+
+
+def test_a_registered_data_set_with_other_content_is_refused(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MADE_DATA_DIR", str(tmp_path))
+    rng = np.random.default_rng(0)
+    splits = {
+        f"{s}_data": rng.integers(0, 2, size=(n, 180)).astype(np.uint8) for s, n in (("train", 30), ("valid", 9), ("test", 9))
+    }
+    np.savez(tmp_path / "dna.npz", **splits)  # the right shape, not the registered file
+    refused(["train", "--dataset", "dna", "--out", str(tmp_path / "run"), *QUICK], capsys, "is not the registered dna")
+    assert main(["train", "--dataset", str(tmp_path / "dna.npz"), "--out", str(tmp_path / "own"), *QUICK]) == 0  # by path
+    assert json.loads((tmp_path / "own" / "metrics.json").read_text())["data"]["source"] == str(tmp_path / "dna.npz")
+
+
+# ---------------------------------------------------------------- second round: command line
+
+
+def test_a_seed_beyond_the_generators_range_is_refused_and_leaves_no_lock(tmp_path, data, capsys):
+    out = tmp_path / "run"
+    refused(["train", "--dataset", str(data), "--out", str(out), *QUICK, "--seed", str(2**64)], capsys, "seed must be")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("target", ["", "FOLDER", "grid.xyz"])
+def test_sample_refuses_an_output_that_is_empty_a_folder_or_not_an_image(target, tmp_path, trained, capsys):
+    out = {"": "", "FOLDER": str(tmp_path), "grid.xyz": str(tmp_path / "grid.xyz")}[target]
+    refused(["sample", str(trained), "-n", "4", "--out", out], capsys, "--out")
+    assert not (tmp_path / "grid.xyz").exists()
+
+
+def test_sample_checks_memory_before_drawing(trained, tmp_path, capsys):
+    refused(["sample", str(trained), "-n", str(10**13), "--out", str(tmp_path / "g.png")], capsys, "-n", "GiB")
+
+
+def test_sample_never_writes_over_a_file_of_the_run(trained, capsys):
+    before = (trained / "test_nll.npy").read_bytes()
+    refused(["sample", str(trained), "-n", "4", "--out", str(trained / "test_nll.png")], capsys, "test_nll.npy")
+    assert (trained / "test_nll.npy").read_bytes() == before
+
+
+# ---------------------------------------------------------------- second round: run folders
+
+
+def test_a_malformed_metrics_field_is_reported_with_its_path(trained, capsys):
+    metrics = json.loads((trained / "metrics.json").read_text())
+    (trained / "metrics.json").write_text(json.dumps({**metrics, "data": ["not", "a", "fingerprint"]}))
+    refused(["evaluate", str(trained)], capsys, str(trained / "metrics.json"), "'data'")
+
+
+def test_a_malformed_checkpoint_field_is_reported_with_its_path(trained, data, capsys):
+    state = torch.load(trained / "checkpoint.pt", weights_only=True)
+    torch.save({**state, "epoch": "2"}, trained / "checkpoint.pt")
+    refused(["train", "--dataset", str(data), "--out", str(trained), *QUICK], capsys, "checkpoint.pt", "'epoch'")
+
+
+def test_a_model_file_of_another_run_is_refused(tmp_path, trained, data, capsys):
+    other = tmp_path / "other"
+    assert main(["train", "--dataset", str(data), "--out", str(other), "--hidden-sizes", "8", "--max-epochs", "1",
+                 "--no-progress"]) == 0  # fmt: skip
+    (trained / "model.pt").write_bytes((other / "model.pt").read_bytes())
+    refused(["evaluate", str(trained)], capsys, "model.pt", "does not belong to this run")
+
+
+def test_a_model_with_a_non_finite_nll_is_refused_and_no_json_is_written(trained, capsys):
+    saved = torch.load(trained / "model.pt", weights_only=True)
+    saved["state"]["output.bias"] = torch.full_like(saved["state"]["output.bias"], float("nan"))
+    torch.save(saved, trained / "model.pt")
+    refused(["evaluate", str(trained)], capsys, "non-finite")
+    assert not (trained / "eval_test_1masks.json").exists()
+
+
+def test_a_full_disk_is_one_line_naming_the_file(trained, monkeypatch, capsys):
+    import errno
+
+    real = Path.write_bytes
+
+    def full(self, content):
+        if "eval_test" in self.name:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, content)
+
+    monkeypatch.setattr(Path, "write_bytes", full)
+    refused(["evaluate", str(trained)], capsys, "eval_test_1masks.json", "No space left on device")
+
+
+def test_a_memory_error_names_its_real_cause(tmp_path, data, capsys):
+    out = tmp_path / "run"
+    refused(["train", "--dataset", str(data), "--out", str(out), *QUICK, "--batch-size", str(10**11)], capsys, "batch_size")
+
+
+# ---------------------------------------------------------------- second round: the plan and the pipeline
+
+
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        (lambda t: t.replace("[defaults]", "[defaults", 1), "not valid TOML"),
+        (lambda t: t.replace('dataset = "dna"', 'dataset = "dnaa"', 1), "dataset 'dnaa'"),
+        (lambda t: t.replace('paper = "uci.dna.single"', 'paper = "uci.dna.triple"', 1), "paper 'uci.dna.triple'"),
+        (lambda t: t.replace("subset = 100", 'subset = "100"', 1), "subset"),
+        (lambda t: t.replace("subset = 100", "subset = 0", 1), "subset"),
+        (lambda t: t.replace('profiles = ["cpu", "smoke"]', 'profiles = "cpu"', 1), "profiles"),
+    ],
+)
+def test_a_broken_plan_is_one_line_naming_the_key(change, expected):
+    from replication.errors import ReplicationError
+    from replication.experiments import parse_plan
+
+    text = (ROOT / "replication" / "experiments.toml").read_text()
+    assert change(text) != text
+    with pytest.raises(ReplicationError, match=expected) as error:
+        parse_plan(change(text))
+    assert "\n" not in str(error.value).strip() or "line" in str(error.value)
+
+
+def make_replicate(tmp_path: Path, *extra: str, timeout: int = 120) -> subprocess.CompletedProcess:
+    command = [
+        "make",
+        "--no-print-directory",
+        "replicate",
+        "PROFILE=smoke",
+        f"RUNS={tmp_path}/runs",
+        "ONLY=uci_dna_masks",
+        *extra,
+    ]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=os.environ | {"MAKEFLAGS": ""}, timeout=timeout)
+
+
+def test_an_unknown_engine_is_refused(tmp_path):
+    done = make_replicate(tmp_path, f"RESULTS={tmp_path}/results", "ENGINE=spark")
+    assert done.returncode != 0 and "ENGINE=spark is not an engine" in done.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_a_results_folder_with_a_space_is_refused_clearly(tmp_path):
+    done = make_replicate(tmp_path, f"RESULTS={tmp_path}/my results")
+    assert done.returncode != 0 and "without spaces" in done.stderr
+    assert not (tmp_path / "my results").exists() and not (tmp_path / "my").exists()
+
+
+def test_an_unreadable_finished_record_stops_the_summary_with_its_path(tmp_path):
+    (tmp_path / "metrics").mkdir()
+    broken = tmp_path / "metrics" / "uci_dna_single-seed1235.json"
+    broken.write_text('{"model_config": {')  # truncated
+    command = [sys.executable, "-m", "replication.replicate", "summary", "--profile", "smoke", "--results", str(tmp_path)]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0 and str(broken) in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "README.md").exists()
+
+
+def test_a_process_waiting_for_a_lock_says_which_and_who_holds_it(tmp_path):
+    lock = tmp_path / "results" / ".locks" / "uci_dna_masks.lock"
+    lock.parent.mkdir(parents=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from replication.training.files import locked\n"
+         "with locked(sys.argv[1], 'a test', wait=False):\n    print('held', flush=True); time.sleep(60)", str(lock)],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        log = tmp_path / "waiter.err"
+        with open(log, "w") as stderr:
+            waiter = subprocess.Popen(
+                [sys.executable, "-m", "replication.replicate", "run", "uci_dna_masks", "--profile", "smoke", "--results",
+                 str(tmp_path / "results"), "--runs", str(tmp_path / "runs")],
+                cwd=ROOT, stderr=stderr, text=True,
+            )  # fmt: skip
+            for _ in range(60):  # it says so at once (after its imports), then waits
+                if "waiting for" in log.read_text():
+                    break
+                time.sleep(1)
+            waiter.kill()
+            waiter.wait()
+        err = log.read_text()
+    finally:
+        holder.kill()
+    assert "waiting for" in err and str(lock) in err and f"pid {holder.pid}" in err

@@ -5,6 +5,8 @@ sample for sample.  The naive one runs a full forward pass per dimension (O(D^2 
 The fast one exploits that setting ``x_d`` changes the first layer's pre-activations by one column
 of its weight matrix: it keeps them up to date incrementally (O(D H) per sample for one hidden
 layer; deeper layers are recomputed) and only evaluates the one output it needs at each step.
+Both can also continue from a partly set ``x``: the first ``given`` inputs of the ordering keep their values and
+only the rest are drawn (exact conditional sampling; see :mod:`.completion`).
 Each function takes a ``MADE`` (not imported here: ``made`` imports this module).
 """
 
@@ -15,12 +17,14 @@ from torch import nn
 
 
 @torch.no_grad()
-def sample_naive(model: nn.Module, uniforms: torch.Tensor, mask: int = 0) -> torch.Tensor:
-    """Reference sampler: one full forward pass per dimension."""
+def sample_naive(
+    model: nn.Module, uniforms: torch.Tensor, mask: int = 0, start: torch.Tensor | None = None, given: int = 0
+) -> torch.Tensor:
+    """Reference sampler: one full forward pass per dimension (after the ``given`` first ones, kept from ``start``)."""
     was_training = model.training
     model.eval()
-    x = torch.zeros_like(uniforms)
-    for d in model.ordering(mask).tolist():
+    x = torch.zeros_like(uniforms) if start is None else start.clone()
+    for d in model.ordering(mask)[given:].tolist():
         probs = torch.sigmoid(model(x, mask)[:, d])
         x[:, d] = (uniforms[:, d] < probs).to(x.dtype)
     model.train(was_training)
@@ -28,16 +32,18 @@ def sample_naive(model: nn.Module, uniforms: torch.Tensor, mask: int = 0) -> tor
 
 
 @torch.no_grad()
-def sample_fast(model: nn.Module, uniforms: torch.Tensor, mask: int = 0) -> torch.Tensor:
+def sample_fast(
+    model: nn.Module, uniforms: torch.Tensor, mask: int = 0, start: torch.Tensor | None = None, given: int = 0
+) -> torch.Tensor:
     """Same samples as :func:`sample_naive` for the same uniforms, with incremental first-layer updates."""
     layers, weights = model.masked_layers, model.masked_weights(mask)
     depth = len(model.hidden)
     first, first_weight, output_weight = layers[0], weights[0], weights[depth]
     deeper = [(layer.bias, weight.t()) for layer, weight in zip(layers[1:depth], weights[1:depth])]
     direct_weight = weights[-1] if model.direct is not None else None
-    x = torch.zeros_like(uniforms)
-    pre_activation = first.bias.expand(x.shape[0], -1).clone()  # first layer at x = 0
-    for d in model.ordering(mask).tolist():
+    x = torch.zeros_like(uniforms) if start is None else start.clone()
+    pre_activation = torch.addmm(first.bias, x, first_weight.t())  # the first layer at x (its bias at x = 0)
+    for d in model.ordering(mask)[given:].tolist():
         h = model.activation(pre_activation)
         for bias, weight_t in deeper:
             h = model.activation(torch.addmm(bias, h, weight_t))

@@ -44,8 +44,21 @@ def read(path: str | os.PathLike, keys: set[str], remedy: str) -> dict[str, Any]
     return state
 
 
+CHECKPOINT_TYPES = {"model_config": dict, "train_config": dict, "data": dict, "epoch": int, "mask_index": int,
+                    "model": dict, "optimizer": dict, "rng": dict, "best": dict, "history": list, "seconds": float}  # fmt: skip
+
+
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    return read(path, CHECKPOINT_KEYS, f"delete it to train this run afresh (rm {path})")
+    """A checkpoint whose every field has its type (a malformed one is refused with its path and the field)."""
+    remedy = f"delete it to train this run afresh (rm {path})"
+    state = read(path, CHECKPOINT_KEYS, remedy)
+    for key, kind in CHECKPOINT_TYPES.items():
+        value = state[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else kind):
+            raise CheckpointError(f"{path}: field {key!r} is a {type(value).__name__}, not a {kind.__name__}; {remedy}")
+    if not {"epoch", "valid_nll", "state"} <= set(state["best"]):
+        raise CheckpointError(f"{path}: field 'best' lacks its epoch, validation NLL or parameters; {remedy}")
+    return state
 
 
 def read_model(path: str | os.PathLike) -> dict[str, Any]:

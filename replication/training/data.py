@@ -38,6 +38,7 @@ class DatasetInfo:
     url: str
     sha256: str | None = None
     image_shape: tuple[int, int] | None = None
+    test_class_sizes: tuple[int, ...] | None = None  # a test split sorted by class: the size of each class's block
     optional: bool = False  # not shipped with the project's data: its experiments are skipped where it cannot be fetched
 
 
@@ -92,6 +93,7 @@ def registry() -> dict[str, DatasetInfo]:
             url=entry["url"],
             sha256=entry.get("sha256"),
             image_shape=tuple(entry["image_shape"]) if "image_shape" in entry else None,
+            test_class_sizes=tuple(entry["test_class_sizes"]) if "test_class_sizes" in entry else None,
             optional=entry.get("optional", False),
         )
         for name, entry in table.items()
@@ -169,6 +171,8 @@ def load_dataset(name_or_path: str | os.PathLike, download: bool = True) -> Bina
     is_path = text.endswith(".npz") or os.sep in text
     info = None if is_path else registry().get(text)
     path = Path(text) if is_path else locate(text, download)
+    if path.is_dir():
+        raise DataError(f"{path} is a folder, not an .npz file; give the path of the data file itself")
     if is_path and not path.is_file():
         raise DataError(f"data file {path} does not exist; give a path to an .npz with train_data/valid_data/test_data")
     name = path.stem if info is None else info.name
@@ -191,6 +195,8 @@ def load_dataset(name_or_path: str | os.PathLike, download: bool = True) -> Bina
             f"original file there, or give this file's path (--dataset {path}) to use it as a data set of its own"
         )
     extra = {k: arrays[k] for k in arrays if k.endswith("_labels")}
+    if info is not None and info.test_class_sizes and "test_labels" not in extra:
+        extra["test_labels"] = np.repeat(np.arange(len(info.test_class_sizes)), info.test_class_sizes)
     tensors = {s: torch.from_numpy(a.astype(np.float32)) for s, a in splits.items()}
     return BinaryDataset(
         name, **tensors, source=str(path), sha256=digest,

@@ -36,14 +36,21 @@ def parameter_count(config: MADEConfig) -> int:
     return weights + (config.input_dim**2 if config.direct else 0)
 
 
-def training_bytes(config: MADEConfig, train: TrainConfig, batch_rows: int | None = None) -> int:
-    """A generous estimate of the memory needed to train: parameters, gradients, optimizer state, the best
-    parameters, one mask set (plus a masked copy of the weights when masks change) and the activations."""
-    params = parameter_count(config)
+def training_parts(config: MADEConfig, train: TrainConfig) -> dict[str, int]:
+    """A generous estimate of the memory needed to train, by cause: the weights (parameters, gradients, optimizer
+    state, the best parameters, a masked copy when masks change) and the activations of a batch."""
     copies = 4 + OPTIMIZERS[train.optimizer].states + (0 if config.num_masks == 1 else 1)
-    rows = batch_rows or max(train.batch_size, 1000)  # evaluation runs in batches of 1000
-    activations = 4 * rows * (sum(config.hidden_sizes) + 3 * config.input_dim)
-    return 4 * params * copies + activations
+    rows = max(train.batch_size, 1000)  # evaluation runs in batches of 1000
+    return {
+        f"the weights of hidden_sizes {config.hidden_sizes} over {config.input_dim} inputs": 4 * parameter_count(config) * copies,
+        f"the activations of batch_size {train.batch_size} over {config.input_dim} inputs": 4
+        * rows
+        * (sum(config.hidden_sizes) + 3 * config.input_dim),
+    }
+
+
+def training_bytes(config: MADEConfig, train: TrainConfig) -> int:
+    return sum(training_parts(config, train).values())
 
 
 def available_bytes(device: torch.device) -> int:
@@ -60,9 +67,11 @@ def available_bytes(device: torch.device) -> int:
 
 def check_fits(config: MADEConfig, train: TrainConfig, device: torch.device) -> None:
     """Refuse, before allocating anything, a model that cannot be trained in ``device``'s memory."""
-    need, have = training_bytes(config, train), available_bytes(device)
+    parts = training_parts(config, train)
+    need, have = sum(parts.values()), available_bytes(device)
     if need > have:
+        cause = max(parts, key=parts.get)
         raise TrainingError(
-            f"hidden_sizes {config.hidden_sizes} needs about {need / 2**30:.1f} GiB to train on {device}, but only "
-            f"{have / 2**30:.1f} GiB is available; use smaller hidden_sizes"
+            f"training needs about {need / 2**30:.1f} GiB on {device}, mostly for {cause}, but only "
+            f"{have / 2**30:.1f} GiB is available; make that smaller"
         )

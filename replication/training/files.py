@@ -42,6 +42,8 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
         yield tmp
         tmp.chmod(0o666 & ~UMASK)
         os.replace(tmp, path)
+    except OSError as exc:  # a full disk, a quota, a read-only folder: name the file, leave the old one in place
+        raise ReplicationError(f"cannot write {path} ({exc.strerror or exc}); free some space or choose another folder") from None
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -62,8 +64,12 @@ def write_text(path: str | os.PathLike, text: str) -> bool:
 
 
 def write_json(obj: Any, path: str | os.PathLike) -> bool:
-    """Write ``obj`` as indented JSON (atomically, only when it changed)."""
-    return write_text(path, json.dumps(obj, indent=2) + "\n")
+    """Write ``obj`` as indented, strict JSON (no NaN or infinity; atomically, only when it changed)."""
+    try:
+        text = json.dumps(obj, indent=2, allow_nan=False)
+    except ValueError as exc:
+        raise ReplicationError(f"refusing to write {path}: {exc} (a non-finite number is not JSON)") from None
+    return write_text(path, text + "\n")
 
 
 def write_array(path: str | os.PathLike, array: Any) -> None:

@@ -21,7 +21,7 @@ from ..errors import ReplicationError
 from ..model.config import MADEConfig
 from .config import TrainConfig, config_from_dict
 from .evaluate import NLL
-from .files import write_text
+from .files import write_json
 
 REMEDY = "delete it and train that run again"
 
@@ -33,6 +33,17 @@ class PaperReference:
     key: str
     row: str
     nll: float
+
+
+@dataclass(frozen=True)
+class Completions:
+    """Exact completions of test images (bottom half given the top half): the figure, relative to the results
+    folder, and the conditional NLL of the true bottom halves over the ``n`` test images, with its standard error."""
+
+    figure: str
+    nll: float
+    stderr: float
+    n: int
 
 
 @dataclass(frozen=True)
@@ -65,6 +76,7 @@ class RunRecord:
     paper: PaperReference | None = None
     split: str | None = None
     samples: str | None = None  # the sample grid, relative to the results folder (image data only)
+    completions: Completions | None = None  # for image data and a mask whose ordering puts the top half first
 
     def __getitem__(self, key: str) -> Any:
         if key not in self:
@@ -102,7 +114,7 @@ class RunRecord:
 
 
 def to_json(value: Any) -> Any:
-    if isinstance(value, (MADEConfig, TrainConfig, NLL, PaperReference)):
+    if isinstance(value, (MADEConfig, TrainConfig, NLL, PaperReference, Completions)):
         return asdict(value)
     return value
 
@@ -116,7 +128,7 @@ def convert(value: Any, hint: Any) -> Any:
         return config_from_dict(MADEConfig, expect(value, dict))
     if hint is TrainConfig:
         return config_from_dict(TrainConfig, expect(value, dict))
-    if hint in (NLL, PaperReference):
+    if hint in (NLL, PaperReference, Completions):
         inner = typing.get_type_hints(hint)
         return hint(**{name: convert(expect(value, dict).get(name), kind) for name, kind in inner.items()})
     origin = typing.get_origin(hint)
@@ -156,4 +168,4 @@ def read_record(path: str | Path) -> RunRecord:
 
 def write_record(record: RunRecord, path: str | Path) -> bool:
     """Write ``record`` as strict JSON (no NaN or infinity), atomically, only when it changed."""
-    return write_text(path, json.dumps(record.to_dict(), indent=2, allow_nan=False) + "\n")
+    return write_json(record.to_dict(), path)

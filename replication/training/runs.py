@@ -81,15 +81,21 @@ def device_name(device: torch.device) -> str:
     return f"cuda ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else str(device)
 
 
-def load_model(run_dir: str | os.PathLike, device: str | None = None) -> MADE:
-    """The best model saved in a run folder (read without running any code from the file)."""
-    saved = read_model(Path(run_dir) / MODEL)
+def load_model(run_dir: str | os.PathLike, device: str | None = None, record: RunRecord | None = None) -> MADE:
+    """The best model saved in a run folder (read without running any code from the file); with the run's
+    ``record``, a ``model.pt`` of another architecture or data set than the record says is refused."""
+    path = Path(run_dir) / MODEL
+    saved = read_model(path)
     try:
         model = MADE(config_from_dict(MADEConfig, saved["config"]))
         model.load_state_dict(saved["state"])
-    except (ReplicationError, TypeError, RuntimeError) as exc:
+    except (ReplicationError, TypeError, RuntimeError, AttributeError) as exc:
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
-        raise ReplicationError(f"{Path(run_dir) / MODEL} does not hold a valid MADE ({reason}); train again") from None
+        raise ReplicationError(f"{path} does not hold a valid MADE ({reason}); train again") from None
+    if record is not None and (model.config != record.model_config or saved["data"].get("sha256") != record.data.get("sha256")):
+        raise ReplicationError(
+            f"{path} does not belong to this run: its architecture or data differ from {Path(run_dir) / METRICS}; train again"
+        )
     return model.to(resolve_device(device) if device else torch.device("cpu"))
 
 

@@ -58,7 +58,9 @@ def test_every_executed_experiment_notebook_shows_its_curve_and_stays_small():
         outputs = notebook_outputs(path)
         images = sum("image/png" in o.get("data", {}) for o in outputs)
         image_data = plan.experiments[path.stem]["dataset"] == "binarized_mnist"
-        assert images == (2 if image_data else 1), path.name  # the training curve, and the samples for images
+        record = path.parents[1] / "metrics" / f"{path.stem}.json"
+        completed = record.is_file() and "completions" in json.loads(record.read_text())
+        assert images == 1 + image_data + completed, path.name  # the curve, the samples and completions for images
         assert sum(o.get("name") == "stderr" for o in outputs) <= 50, path.name
         assert path.stat().st_size < 1.5 * 2**20, path.name
         assert not any(o.get("output_type") == "error" for o in outputs), path.name
@@ -67,3 +69,10 @@ def test_every_executed_experiment_notebook_shows_its_curve_and_stays_small():
 def test_progress_prints_a_few_dozen_lines_at_most():
     assert [e for e in range(1, 20) if worth_a_line(e)] == [1, 2, 4, 8, 16]
     assert sum(worth_a_line(e) for e in range(1, 3001)) <= 45
+
+
+def test_the_raster_ordered_run_has_its_completions_committed_and_shown():
+    record = json.loads((ROOT / "results" / "metrics" / "mnist_1x500_1mask_natural_order.json").read_text())
+    figure = record["completions"]["figure"]
+    assert (ROOT / "results" / figure).stat().st_size > 0 and record["completions"]["n"] == 10_000
+    assert f"({figure})" in (ROOT / "results" / "README.md").read_text()

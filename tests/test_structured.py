@@ -52,3 +52,12 @@ def test_evaluation_takes_the_structured_path_where_it_pays_and_gives_the_same_n
     structured = evaluate_nll(model, x, n_masks=4, batch_size=100)
     assert built == [0, 1, 2, 3]  # built once per mask, not per batch
     assert structured.nats == pytest.approx(dense.nats, rel=1e-6) and structured.stderr == pytest.approx(dense.stderr, rel=1e-4)
+
+
+def test_the_dense_path_gives_the_per_batch_ensemble_bit_for_bit():
+    """Evaluating mask by mask (so that a structured layout is built once per mask) changes no dense number."""
+    model = make_model(30, dtype=torch.float32, hidden_sizes=[40], num_masks=5, order_agnostic=True)
+    x = (torch.rand(2500, 30, generator=torch.Generator().manual_seed(1)) < 0.3).float()
+    with torch.no_grad():
+        per_batch = torch.cat([model.ensemble_log_prob(x[i : i + 1000], 5).double() for i in range(0, 2500, 1000)])
+    assert torch.equal(evaluate.log_likelihoods(model, x, 5), per_batch)

@@ -41,7 +41,8 @@ def one_per_class(data: BinaryDataset, n: int = 10) -> tuple[np.ndarray, list[st
         rows = np.arange(min(n, len(data.test)))
         return rows, [f"test #{r}" for r in rows]
     classes = np.unique(labels)[:n]
-    rows = np.array([np.flatnonzero(labels == c)[len(np.flatnonzero(labels == c)) // 2] for c in classes])
+    members = [np.flatnonzero(labels == c) for c in classes]
+    rows = np.array([m[len(m) // 2] for m in members])
     return rows, [f"{c} (#{r})" for c, r in zip(classes, rows)]
 
 
@@ -68,10 +69,7 @@ def write_completions(
     observed = top_half(data.image_shape)
     rows, labels = one_per_class(data)
     images = data.test[rows]
-    was_training = model.training
-    model.eval()
     filled = complete(model, images.repeat_interleave(draws, dim=0), observed, mask, torch.Generator().manual_seed(seed))
-    model.train(was_training)
     nll, stderr, n = conditional_nll(model, data, mask)
     save_completions(
         images.numpy(), observed.numpy(), filled.cpu().numpy().reshape(len(rows), draws, -1), path, data.image_shape,

@@ -193,12 +193,13 @@ def results_readme(results_dir: Path, profile: str, tables: dict[str, pd.DataFra
         if not tables[key].empty:
             lines += [f"## {title}", "", *intro, "", to_markdown(tables[key]), *after]
     runs = plan.for_profile(profile)
-    finished = {e.name for e in runs if finished_metrics(e, results_dir)}  # a stale run's pictures are not shown
+    records = {e.name: m for e in runs if (m := finished_metrics(e, results_dir))}  # a stale run's pictures are not shown
+    finished = set(records)
     samples = sorted(p for p in (results_dir / "samples").glob("[!.]*.png") if p.stem in finished)
     if samples:
         lines += ["## Samples (exact ancestral samples, 10x10 grids)", ""]
         lines += [f"**{p.stem}**\n\n![{p.stem}](samples/{p.name})\n" for p in samples]
-    completed = [m for e in runs if (m := finished_metrics(e, results_dir)) and "completions" in m]
+    completed = [m for m in records.values() if "completions" in m]
     if completed:
         lines += [
             "## Completions: the bottom half of test digits given the top half",

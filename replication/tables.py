@@ -335,12 +335,13 @@ def save_table(frame: pd.DataFrame, stem: Path) -> None:
 
 def all_tables(results_dir: str | Path, profile: str) -> dict[str, pd.DataFrame]:
     """Every table of :data:`TABLES`."""
+    variations = variations_table(results_dir, profile)
     tables = {
         "nll_mnist": nll_table(results_dir, profile, "mnist"),
         "nll_uci": nll_table(results_dir, profile, "uci"),
         "ensemble_gain": ensemble_gain_table(results_dir, profile),
-        "variations": variations_table(results_dir, profile),
-        "official_trainer": official_trainer_table(results_dir, profile, variations_table(results_dir, profile)),
+        "variations": variations,
+        "official_trainer": official_trainer_table(results_dir, profile, variations),
         "trained_masks": trained_masks_table(results_dir, profile),
         "cost": cost_table(results_dir, profile),
     }

@@ -11,6 +11,7 @@ Usage: ``python benchmarks/bench.py [--quick] [--out results]`` (``make bench``)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing as mp
 import platform
@@ -169,24 +170,30 @@ def ensemble_eval_seconds(hidden: list[int], n_test: int = 10_000, *, device: to
 
 def paper_epoch_seconds(hidden: list[int], masks: int, steps: int, *, device: torch.device, sync) -> float:
     """Seconds per training epoch (500 minibatches of 100, Adagrad, orthogonal init) of a paper architecture,
-    from the median of timed steps; with ``masks`` > 1 the mask changes every minibatch, as in training."""
+    from the median of timed steps on the path training takes (``sorted_training_pays``); with ``masks`` > 1 the
+    mask changes every minibatch, as in training."""
+    from replication.model.structured import structured_training
+    from replication.training.train import sorted_training_pays
+
     torch.manual_seed(0)
     x = (torch.rand(BATCH, D) < 0.3).float().to(device)
     agnostic = masks > 1
     model = MADE(input_dim=D, hidden_sizes=hidden, num_masks=masks, order_agnostic=agnostic, connectivity_agnostic=agnostic,
                  init="orthogonal").to(device)  # fmt: skip
     opt = make_optimizer(model.parameters(), "adagrad", lr=0.01, weight_decay=0.0)
+    path = structured_training(model, opt) if sorted_training_pays(model) else contextlib.nullcontext(model.log_prob)
     mask = 0
+    with path as log_prob:
 
-    def step():
-        nonlocal mask
-        mask = model.mask_set.following(mask)
-        loss = -model.log_prob(x, mask).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        def step():
+            nonlocal mask
+            mask = model.mask_set.following(mask)
+            loss = -log_prob(x, mask).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
 
-    return median_seconds(step, repeats=steps, warmup=2, sync=sync) * 50_000 / BATCH
+        return median_seconds(step, repeats=steps, warmup=2, sync=sync) * 50_000 / BATCH
 
 
 def validation_pass_seconds(hidden: list[int], rows: int, path: str, *, device: torch.device, sync) -> float:
@@ -220,12 +227,102 @@ def validation_pass_seconds(hidden: list[int], rows: int, path: str, *, device: 
         return statistics.median(one_pass() for _ in range(repeats))
 
 
-def structural_multiply_adds(hidden: list[int], masks: int = 32) -> float:
+def training_step_seconds(kind: str, hidden: list[int], masks: int, steps: int, *, device: torch.device, sync) -> float:
+    """Seconds of one training step (batch 100, Adagrad, a new mask every step when ``masks`` > 1) on the ``kind``
+    path: "naive" (the reference model; with K masks it builds the step's masks from their degrees, as a minimal
+    implementation does), "dense" (``MADE.log_prob``) or "structured" (the library's structured training path)."""
+    from replication.model.structured import structured_training
+
+    torch.manual_seed(0)
+    x = (torch.rand(BATCH, D) < 0.3).float().to(device)
+    agnostic = masks > 1
+    if kind == "naive":
+        model = NaiveMADE(hidden).to(device)
+        opt = torch.optim.Adagrad(model.parameters(), lr=0.01)
+        layers = [*model.hidden, model.out, model.direct]
+
+        def log_prob(batch: torch.Tensor, k: int) -> torch.Tensor:
+            if agnostic:
+                degrees = degrees_for_mask(D, hidden, 0, k, order_agnostic=True, connectivity_agnostic=True)
+                for layer, mask in zip(layers, masks_from_degrees(degrees, device=device).all):
+                    layer.mask = mask
+            return -F.binary_cross_entropy_with_logits(model(batch), batch, reduction="none").sum(1)
+
+        path = contextlib.nullcontext(log_prob)
+    else:
+        model = MADE(input_dim=D, hidden_sizes=hidden, num_masks=masks, order_agnostic=agnostic,
+                     connectivity_agnostic=agnostic).to(device)  # fmt: skip
+        opt = make_optimizer(model.parameters(), "adagrad", lr=0.01, weight_decay=0.0)
+        path = structured_training(model, opt) if kind == "structured" else contextlib.nullcontext(model.log_prob)
+    mask = 0
+    with path as log_prob:
+
+        def step():
+            nonlocal mask
+            mask = (mask + 1) % masks
+            loss = -log_prob(x, mask).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+        return median_seconds(step, repeats=steps, warmup=3, sync=sync)
+
+
+def training_section(quick: bool, common: tuple) -> dict[str, dict[str, float]]:
+    """Training steps on the naive, dense and structured paths, 1 and 32 masks, against the structural limit: the
+    masks' nonzero share of the step's matmul FLOPs at the machine's measured matmul rate."""
+    section = {}
+    for label, hidden in (("1x500", [500]), ("1x8000", [8000]), ("2x8000", [8000, 8000])):
+        peak, _ = in_subprocess("peak", hidden, 3, *common)
+        sizes = [D, *hidden]
+        dense_madds = sum(i * o for i, o in zip(sizes[:-1], sizes[1:])) + hidden[-1] * D + D * D
+        for masks in (1, 32):
+            steps = 3 if quick else (5 if hidden == [8000, 8000] else 9)
+            kinds = ("naive", "dense", "structured")
+            row = {kind: in_subprocess("train_step", kind, hidden, masks, steps, *common)[0] for kind in kinds}
+            share = structural_multiply_adds(hidden, masks, agnostic=masks > 1) / dense_madds
+            limit = train_step_flops(hidden) * share / (peak * 1e9)
+            row |= {"speedup": row["dense"] / row["structured"], "vs_naive": row["naive"] / row["structured"],
+                    "limit_s": limit, "matmul_peak_gflops": peak, "nonzero_share": share}  # fmt: skip
+            section[f"{label}, {masks} mask{'s' if masks > 1 else ''}"] = row
+            print(label, masks, json.dumps({k: round(v, 4) for k, v in row.items()}), flush=True)
+    return section
+
+
+def training_markdown(section: dict[str, dict[str, float]]) -> list[str]:
+    if not section:
+        return []
+    lines = [
+        "## Training steps: naive, dense and structure-aware paths",
+        "",
+        "One training step (batch 100, Adagrad; with 32 masks a new mask every step, as in training), in milliseconds.",
+        "`naive`: the reference model (mask multiplied into every weight on every pass; with 32 masks it builds each",
+        "step's masks, as a minimal implementation does). `dense`: `MADE.log_prob`. `structured`: the structured",
+        "training path (`model/structured.py`): a one-mask model holds its parameters in the sorted layout",
+        "(`SortedTraining`, no gather); a K-mask model gathers its mask's layout each step and scatters the gradients",
+        "back (`GatheredTraining`). The structural limit is the step's matmul FLOPs times the masks' nonzero share, at",
+        "the machine's matmul rate measured with the same shapes; `of limit` is that time over the measured one.",
+        "Training takes the structured path by itself where this table shows it faster (see `sorted_training_pays`).",
+        "",
+        "| model | naive (ms) | dense (ms) | structured (ms) | structured vs dense | vs naive | limit (ms) | "
+        "structured, of limit |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for label, r in section.items():
+        lines.append(
+            f"| {label} | {1e3 * r['naive']:.1f} | {1e3 * r['dense']:.1f} | {1e3 * r['structured']:.1f} | "
+            f"**{r['speedup']:.2f}x** | {r['vs_naive']:.2f}x | {1e3 * r['limit_s']:.1f} | "
+            f"{100 * r['limit_s'] / r['structured']:.0f}% |"
+        )
+    return lines + [""]
+
+
+def structural_multiply_adds(hidden: list[int], masks: int = 32, agnostic: bool = True) -> float:
     """Mean multiply-adds per example that the masks keep (the nonzeros of every masked product), counted from the
     degrees (no mask is built: this runs in the parent process, whose peak memory the measurements inherit)."""
     total = 0
     for k in range(masks):
-        degrees = degrees_for_mask(D, hidden, 0, k, order_agnostic=True, connectivity_agnostic=True)  # the models' seed
+        degrees = degrees_for_mask(D, hidden, 0, k, order_agnostic=agnostic, connectivity_agnostic=agnostic)  # models' seed
         layers = [np.sort(degrees.inputs), *(np.sort(h) for h in degrees.hidden)]
         total += sum(int(np.searchsorted(a, b, side="right").sum()) for a, b in zip(layers[:-1], layers[1:]))
         total += int(np.searchsorted(layers[-1], layers[0], side="left").sum()) + D * (D - 1) // 2
@@ -284,7 +381,8 @@ def measure(name: str, args: tuple, queue: mp.Queue) -> None:
     torch.set_num_threads(args[-2])
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     fn = {"train": training_throughput, "peak": matmul_peak, "sample": sampling_seconds, "ensemble": ensemble_eval_seconds,
-          "paper_epoch": paper_epoch_seconds, "valid_path": validation_pass_seconds}[name]  # fmt: skip
+          "paper_epoch": paper_epoch_seconds, "valid_path": validation_pass_seconds,
+          "train_step": training_step_seconds}[name]  # fmt: skip
     value = fn(*args[:-2], device=device, sync=sync)
     if device.type == "cuda":
         peak = torch.cuda.max_memory_allocated() / 2**20
@@ -312,9 +410,9 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument(
         "--only",
-        choices=["small", "paper", "validation"],
+        choices=["small", "paper", "validation", "training"],
         default=None,
-        help="only the 1x500/2x500, the paper or the validation-path section",
+        help="only the 1x500/2x500, the paper, the validation-path or the training-path section",
     )
     args = parser.parse_args()
     quick = args.quick
@@ -322,6 +420,7 @@ def main() -> None:
     common = (args.threads, args.device)
     report = {"machine": f"{platform.processor() or platform.machine()}, {args.threads} threads", "device": args.device,
               "torch": torch.__version__, "batch": BATCH, "D": D, "models": {}}  # fmt: skip
+    report["training"] = training_section(quick, common) if args.only in (None, "training") else {}
     report["validation"] = validation_section(quick, common) if args.only in (None, "validation") else {}
     report["paper"] = paper_section(quick, common) if args.only in (None, "paper") else {}
     for label, hidden in (("1x500", [500]), ("2x500", [500, 500])) if args.only in (None, "small") else ():
@@ -380,9 +479,11 @@ def paper_markdown(section: dict[str, dict[str, float]]) -> list[str]:
     lines = [
         "## The paper's architectures (MNIST, Adagrad, orthogonal init)",
         "",
-        "Seconds per training epoch (500 minibatches of 100) from the median of timed steps; with 32 masks the mask",
-        "changes every minibatch (the 32-mask validation pass is in the section above). Fraction of peak: the",
-        "one-mask epoch's matmul FLOP rate over plain `torch.mm` doing the same matmuls.",
+        "Seconds per training epoch (500 minibatches of 100) from the median of timed steps on the path training",
+        "takes (one mask: the structured path, from 1000 hidden units on CPU; 32 masks: dense); with 32 masks the",
+        "mask changes every minibatch (the 32-mask validation pass is in the section above). GFLOP/s: the one-mask",
+        "epoch's dense-equivalent matmul FLOPs per second; of peak: that over plain `torch.mm` doing the same matmuls",
+        "(above 100% when the structured path skips the masked-out half).",
         "",
         "| architecture | s/epoch, 1 mask | s/epoch, 32 masks | GFLOP/s (1 mask) | of peak |",
         "|---|---|---|---|---|",
@@ -407,6 +508,7 @@ def markdown(report: dict, quick: bool) -> str:
         "is the same model with the fused optimizer the library uses, to separate the two effects.",
         "" if not quick else "\n**Quick run (few steps): not for reporting.**\n",
     ]
+    lines += training_markdown(report.get("training", {}))
     lines += validation_markdown(report.get("validation", {}))
     lines += paper_markdown(report.get("paper", {}))
     for label, r in report["models"].items():

@@ -27,7 +27,8 @@ class MaskedLinear(nn.Linear):
         self.weight.register_post_accumulate_grad_hook(self._mask_gradient)
 
     def _mask_gradient(self, weight: torch.Tensor) -> None:
-        weight.grad.mul_(self.fixed_mask)
+        if self.fixed_mask is not None:  # None while a structured path, whose gradients are zero off the mask, trains
+            weight.grad.mul_(self.fixed_mask)
 
     def masked_weight(self, mask: torch.Tensor | None) -> torch.Tensor:
         """``W * M``; ``W`` itself for ``mask=None`` (a fixed-mask layer: its masked-out entries are already zero)."""

@@ -5,8 +5,7 @@ monotone in the degrees (hidden ``m^l >= m^{l-1}``, output and direct ``m0(d) > 
 unit sees a *prefix* of the sorted inputs and the prefixes grow with the unit: each mask becomes a staircase. Cut
 the longer side into blocks: a block of outputs needs only the inputs up to its last unit's prefix, a block of
 inputs only the outputs from the first that sees it. The products over these tiles do about half the dense work.
-The sum of per-input log-likelihoods does not depend on the order of the inputs, so the
-logits never need unsorting.
+The sum of per-input log-likelihoods does not depend on the order of the inputs, so the logits never need unsorting.
 
 Three users: :class:`StructuredMADE` (evaluation: the masked weights gathered once per mask, then many rows),
 :class:`SortedTraining` (a one-mask model trains with its parameters held in the sorted layout, so no step gathers
@@ -144,7 +143,7 @@ def staircase_product(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor 
 
 
 class StaircaseLinear(torch.autograd.Function):
-    """The masked product of a sorted layer with its backward pass, block by block.
+    """The masked product of a sorted layer with its backward pass, tile by tile.
 
     ``gather=True``: ``weight`` and ``bias`` are in the model's layout; they are gathered into the sorted one and the
     gradients are scattered back. ``gather=False``: they are already sorted, and the weight is zero off the mask
@@ -197,8 +196,8 @@ def staircase_log_prob(model: nn.Module, x: torch.Tensor, layout: Layout, *, gat
 
 
 class SortedTraining:
-    """Hold a one-mask model's parameters, their optimizer state and their fixed masks in the mask's sorted layout
-    for a stretch of training steps (a context manager); on exit, everything is back in the model's layout.
+    """Hold a one-mask model's parameters and their optimizer state in the mask's sorted layout for a stretch of
+    training steps (a context manager), its fixed masks set aside; on exit, everything is back in the model's layout.
 
     Inside, call the returned function instead of ``model.log_prob(x)``: it runs the staircase products on the
     sorted parameters, no gather per step. Outside (checkpoints, validation, sampling) nothing sees the sorted

@@ -20,6 +20,7 @@ import torch
 
 from replication.experiments import load_data, load_plan, metrics_path, per_example_path
 from replication.model.made import MADE
+from replication.training.device import keep_freed_memory
 from replication.training.evaluate import log_likelihoods
 from replication.training.files import write_text
 from replication.training.record import read_record
@@ -54,6 +55,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("results/structured_retrain.md"))
     args = parser.parse_args()
     args.runs.mkdir(parents=True, exist_ok=True)
+    keep_freed_memory()  # as `fit` does
     rows = [retrain(name, args.results, args.runs) for name in args.names]
     lines = [
         "# Committed one-mask runs retrained on the structured training path",

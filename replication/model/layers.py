@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 ACTIVATIONS = {"relu": F.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid}  # the hidden activations a recipe can name
+ACTIVATIONS_IN_PLACE = {"relu": torch.relu_, "tanh": torch.tanh_, "sigmoid": torch.sigmoid_}  # for inference
 
 
 class MaskedLinear(nn.Linear):

@@ -24,7 +24,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-BLOCKS = 16  # blocks per layer: the work is about (1/2 + 1/(2 * BLOCKS)) of the dense product's
+from .layers import ACTIVATIONS_IN_PLACE
+
+BLOCKS = 8  # blocks per layer: the work is about (1/2 + 1/(2 * BLOCKS)) of the dense product's; 8 measured fastest
+# for training steps at 1x8000 on 2 CPU threads (4, 6, 12, 16 and 24 slower); 8 to 32 within 5% for evaluation
 
 Tile = tuple[int, int, int, int]  # rows r0:r1 of the sorted weight read columns c0:c1
 Band = tuple[int, int, int, int, torch.Tensor]  # a tile's part that the mask cuts: rows, columns and the 0/1 mask
@@ -148,10 +151,15 @@ class StaircaseLinear(torch.autograd.Function):
     ``gather=True``: ``weight`` and ``bias`` are in the model's layout; they are gathered into the sorted one and the
     gradients are scattered back. ``gather=False``: they are already sorted, and the weight is zero off the mask
     (a one-mask model in :class:`SortedTraining`). The weight's gradient is zero off the mask either way.
+
+    ``gradient``: a buffer of the weight's shape, zero outside the tiles, that becomes ``weight.grad`` when the
+    weight has none (a fresh 25 MB gradient per layer and step costs page faults and zeroing of the gaps); with a
+    gradient already there, the new one is accumulated into it as usual.
     """
 
     @staticmethod
-    def forward(ctx, x, weight, bias, layer: LayerLayout, gather: bool):  # noqa: ANN001, ANN205 - autograd's signature
+    def forward(ctx, x, weight, bias, layer: LayerLayout, gather: bool, gradient: torch.Tensor | None = None):  # noqa: ANN001, ANN205 - autograd's signature
+        ctx.gradient, ctx.parameter = gradient, weight
         if gather:
             weight = layer.gather(weight)
             bias = None if bias is None else bias.index_select(0, layer.rows)
@@ -168,9 +176,11 @@ class StaircaseLinear(torch.autograd.Function):
             grad_x = torch.zeros_like(x)
             for r0, r1, c0, c1 in layer.tiles:
                 grad_x[:, c0:c1].addmm_(grad[:, r0:r1], weight[r0:r1, c0:c1])
-        grad_weight = torch.empty_like(weight)
-        for r0, r1, c0, c1 in layer.gaps:
-            grad_weight[r0:r1, c0:c1].zero_()
+        into = ctx.gradient is not None and ctx.parameter.grad is None  # the persistent buffer becomes the gradient
+        grad_weight = ctx.gradient if into else torch.empty_like(weight)
+        if not into:
+            for r0, r1, c0, c1 in layer.gaps:
+                grad_weight[r0:r1, c0:c1].zero_()
         for r0, r1, c0, c1 in layer.tiles:
             grad_weight[r0:r1, c0:c1].addmm_(grad[:, r0:r1].t(), x[:, c0:c1], beta=0)
         mask_bands(grad_weight, layer)
@@ -178,20 +188,28 @@ class StaircaseLinear(torch.autograd.Function):
         if ctx.gather:
             grad_weight = layer.scatter(grad_weight)
             grad_bias = None if grad_bias is None else grad_bias.index_select(0, torch.argsort(layer.rows))
-        return grad_x, grad_weight, grad_bias, None, None
+        if into:  # set, not accumulated: autograd would copy a tensor that someone else holds
+            ctx.parameter.grad, grad_weight = grad_weight, None
+        return grad_x, grad_weight, grad_bias, None, None, None
 
 
-def staircase_log_prob(model: nn.Module, x: torch.Tensor, layout: Layout, *, gather: bool) -> torch.Tensor:
+def staircase_log_prob(
+    model: nn.Module, x: torch.Tensor, layout: Layout, *, gather: bool, gradients: tuple[torch.Tensor, ...] | None = None
+) -> torch.Tensor:
     """``model.log_prob(x, mask)`` for the mask of ``layout``, differentiable, on the structured path (the
-    parameters are gathered per call with ``gather=True``, or already held sorted, see :class:`SortedTraining`)."""
+    parameters are gathered per call with ``gather=True``, or already held sorted, see :class:`SortedTraining`,
+    which passes the weights' persistent ``gradients``)."""
     x = x.index_select(1, layout.order)
     layers, h = model.masked_layers, x
-    for layer, geometry in zip(model.hidden, layout.layers):
-        h = model.dropout(model.activation(StaircaseLinear.apply(h, layer.weight, layer.bias, geometry, gather)))
+    gradients = gradients or (None,) * len(layers)
+    for layer, geometry, gradient in zip(model.hidden, layout.layers, gradients):
+        h = StaircaseLinear.apply(h, layer.weight, layer.bias, geometry, gather, gradient)
+        h = model.dropout(model.activation(h))
     depth = len(model.hidden)
-    logits = StaircaseLinear.apply(h, layers[depth].weight, layers[depth].bias, layout.layers[depth], gather)
+    output = (layers[depth].weight, layers[depth].bias, layout.layers[depth], gather, gradients[depth])
+    logits = StaircaseLinear.apply(h, *output)
     if model.direct is not None:
-        logits = logits + StaircaseLinear.apply(x, model.direct.weight, None, layout.layers[-1], gather)
+        logits = logits + StaircaseLinear.apply(x, model.direct.weight, None, layout.layers[-1], gather, gradients[-1])
     return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(dim=1)
 
 
@@ -200,14 +218,16 @@ class SortedTraining:
     training steps (a context manager), its fixed masks set aside; on exit, everything is back in the model's layout.
 
     Inside, call the returned function instead of ``model.log_prob(x)``: it runs the staircase products on the
-    sorted parameters, no gather per step. Outside (checkpoints, validation, sampling) nothing sees the sorted
-    layout, so a run moves between the dense and the structured path at any epoch.
+    sorted parameters, no gather per step, and each weight's gradient lands in a buffer kept for the stretch (its
+    zeros off the tiles written once). Outside (checkpoints, validation, sampling) nothing sees the sorted layout,
+    so a run moves between the dense and the structured path at any epoch.
     """
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
         if not model.fixed:
             raise ValueError("SortedTraining holds a one-mask model's parameters sorted; a K-mask model gathers per step")
         self.model, self.optimizer, self.layout = model, optimizer, layout(model, 0)
+        self.gradients: tuple[torch.Tensor, ...] | None = None
 
     def _permute(self, to_sorted: bool) -> None:
         """Move the parameters and their optimizer state into (or out of) the sorted layout. The fixed masks are set
@@ -224,9 +244,12 @@ class SortedTraining:
                 self._move(layer.bias, rows)
 
     def _move(self, parameter: nn.Parameter, rows: torch.Tensor, cols: torch.Tensor | None = None) -> None:
-        """Permute a parameter in place (the optimizer keeps the same tensor) and every state of its shape."""
+        """Permute a parameter in place (the optimizer keeps the same tensor), its gradient and every state of its
+        shape."""
         with torch.no_grad():
             parameter.data = permute(parameter.data, rows, cols)
+            if parameter.grad is not None:
+                parameter.grad = permute(parameter.grad, rows, cols)
         state = self.optimizer.state.get(parameter, {})
         for key, value in state.items():
             if isinstance(value, torch.Tensor) and value.shape == parameter.shape:
@@ -234,14 +257,18 @@ class SortedTraining:
 
     def log_prob(self, x: torch.Tensor, mask: int = 0) -> torch.Tensor:
         """``model.log_prob(x)`` on the sorted parameters (only inside the context)."""
-        return staircase_log_prob(self.model, x, self.layout, gather=False)
+        if self.gradients is None:
+            raise RuntimeError("SortedTraining.log_prob runs only inside its context")
+        return staircase_log_prob(self.model, x, self.layout, gather=False, gradients=self.gradients)
 
     def __enter__(self) -> Callable[[torch.Tensor, int], torch.Tensor]:
         self._permute(to_sorted=True)
+        self.gradients = tuple(torch.zeros_like(layer.weight) for layer in self.model.masked_layers)
         return self.log_prob
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
         self._permute(to_sorted=False)
+        self.gradients = None
 
 
 class GatheredTraining:
@@ -276,7 +303,7 @@ class StructuredMADE:
 
     def __init__(self, model: nn.Module, mask: int = 0) -> None:
         self.layout = layout(model, mask)
-        self.activation = model.activation
+        self.activation = ACTIVATIONS_IN_PLACE[model.config.activation]  # no autograd here: no new tensor per layer
         with torch.no_grad():
             self.weights = [(geometry.gather(layer.weight), None if layer.bias is None else layer.bias[geometry.rows])
                             for layer, geometry in zip(model.masked_layers, self.layout.layers)]  # fmt: skip

@@ -20,7 +20,7 @@ from ..model.structured import structured_training
 from .checkpoints import FORMAT, read_checkpoint
 from .config import MADEConfig, TrainConfig, identity_recipe
 from .data import BinaryDataset
-from .device import check_fits, resolve_device
+from .device import check_fits, keep_freed_memory, resolve_device
 from .evaluate import STRUCTURED_MIN_UNITS, evaluate_nll
 from .files import save_torch
 from .optimizers import make_optimizer
@@ -235,6 +235,8 @@ def fit(
     """Build a MADE, train it (resuming from ``checkpoint_path`` if present) and return it with the best parameters."""
     device = resolve_device(device)
     check_fits(model_config, config, device)
+    if device.type == "cpu":
+        keep_freed_memory()
     model = MADE(model_config).to(device)
     trainer = Trainer(model, data, config, checkpoint_path, progress)
     return model, trainer.run()

@@ -204,7 +204,7 @@ def test_a_run_resumes_exactly_across_the_training_paths(tmp_path, monkeypatch):
     data = toy_data()
     data = dataclasses.replace(data, train=data.train.double(), valid=data.valid.double(), test=data.test.double())
     assert not train.sorted_training_pays(MADE(config))
-    monkeypatch.setattr(train, "STRUCTURED_MIN_UNITS", 40)
+    monkeypatch.setattr(evaluate, "STRUCTURED_MIN_UNITS", 40)
     assert train.sorted_training_pays(MADE(config))
     assert not train.sorted_training_pays(MADE(MADEConfig(input_dim=10, hidden_sizes=[40], num_masks=2, order_agnostic=True)))
 

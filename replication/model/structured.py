@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from types import TracebackType
 
 import numpy as np
@@ -54,9 +55,14 @@ class LayerLayout:
         """``weight`` (out, in) in this layout, its entries outside the staircase zeroed where the tiles read them."""
         return mask_bands(permute(weight, self.rows, self.cols), self)
 
+    @cached_property
+    def inverse(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The inverse permutations of ``rows`` and ``cols``: from the sorted layout back to the model's."""
+        return torch.argsort(self.rows), torch.argsort(self.cols)
+
     def scatter(self, sorted_weight: torch.Tensor) -> torch.Tensor:
         """The inverse of the permutation of :meth:`gather`: back to the model's layout."""
-        return permute(sorted_weight, torch.argsort(self.rows), torch.argsort(self.cols))
+        return permute(sorted_weight, *self.inverse)
 
 
 def permute(t: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor | None = None) -> torch.Tensor:
@@ -187,7 +193,7 @@ class StaircaseLinear(torch.autograd.Function):
         grad_bias = grad.sum(0) if ctx.has_bias else None
         if ctx.gather:
             grad_weight = layer.scatter(grad_weight)
-            grad_bias = None if grad_bias is None else grad_bias.index_select(0, torch.argsort(layer.rows))
+            grad_bias = None if grad_bias is None else grad_bias.index_select(0, layer.inverse[0])
         if into:  # set, not accumulated: autograd would copy a tensor that someone else holds
             ctx.parameter.grad, grad_weight = grad_weight, None
         return grad_x, grad_weight, grad_bias, None, None, None
@@ -235,9 +241,7 @@ class SortedTraining:
         if to_sorted:
             self.fixed_masks = [layer.fixed_mask for layer in self.model.masked_layers]
         for layer, geometry, fixed_mask in zip(self.model.masked_layers, self.layout.layers, self.fixed_masks):
-            rows, cols = geometry.rows, geometry.cols
-            if not to_sorted:
-                rows, cols = torch.argsort(rows), torch.argsort(cols)
+            rows, cols = (geometry.rows, geometry.cols) if to_sorted else geometry.inverse
             layer.fixed_mask = None if to_sorted else fixed_mask
             self._move(layer.weight, rows, cols)
             if layer.bias is not None:

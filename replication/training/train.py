@@ -21,7 +21,7 @@ from .checkpoints import FORMAT, read_checkpoint
 from .config import MADEConfig, TrainConfig, identity_recipe
 from .data import BinaryDataset
 from .device import check_fits, keep_freed_memory, resolve_device
-from .evaluate import STRUCTURED_MIN_UNITS, evaluate_nll
+from .evaluate import evaluate_nll, structured_pays
 from .files import save_torch
 from .optimizers import make_optimizer
 from .progress import Progress
@@ -42,11 +42,11 @@ class TrainResult:
 
 
 def sorted_training_pays(model: MADE) -> bool:
-    """Whether training steps run on the structured path with sorted parameters: a one-mask model without dropout,
-    on CPU, with a hidden layer at least ``STRUCTURED_MIN_UNITS`` wide (``make bench`` measures both paths). A K-mask
-    model stays dense: gathering its mask's layout every step costs more on CPU than the halved products save."""
-    cpu, wide = model.output.weight.device.type == "cpu", max(model.config.hidden_sizes) >= STRUCTURED_MIN_UNITS
-    return model.fixed and cpu and wide and model.config.dropout == 0
+    """Whether training steps run on the structured path with sorted parameters: a one-mask model without dropout
+    where evaluation takes it too (:func:`structured_pays`: on CPU, wide enough; ``make bench`` measures both paths).
+    A K-mask model stays dense: gathering its mask's layout every step costs more on CPU than the halved products
+    save."""
+    return model.fixed and model.config.dropout == 0 and structured_pays(model)
 
 
 def same_recipe(model_config: dict[str, Any], train_config: dict[str, Any], model: MADEConfig, train: TrainConfig) -> bool:

@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 MADE_DATA_DIR ?= $(firstword $(wildcard $(abspath ../shared/data)) $(abspath data))
 export MADE_DATA_DIR
 
-.PHONY: help install test lint format clean-venv replicate replicate-direct experiments compare lab bench
+.PHONY: help install test lint format clean-venv replicate replicate-direct experiments compare progress lab bench
 .DEFAULT_GOAL := help
 
 help: ## list the targets (plain `make` starts nothing long)
@@ -53,6 +53,9 @@ FORCE:
 replicate-direct: install ## the profile without papermill, PARALLEL experiments at once (GPU machines); ARCHIVE=x.tar.gz packs the results
 	$(PY) -m replication.direct --profile $(PROFILE) --results $(RESULTS) --runs $(RUNS) --only "$(ONLY)" \
 		--parallel $(PARALLEL) $(if $(ARCHIVE),--archive $(ARCHIVE))
+
+progress: install ## where the profile's unfinished runs stand: epoch, best validation NLL, look-ahead left, hours so far
+	@$(REPLICATE) progress --only "$(ONLY)"
 
 compare: install ## compare a rerun (RESULTS=folder) with the committed results (AGAINST=results), row by row
 	@$(PY) -m replication.replicate compare --profile $(PROFILE) --results $(RESULTS) --against $(AGAINST)

@@ -1,5 +1,8 @@
 """What ``make replicate`` runs: ``python -m replication.replicate {check,list,run,curve,summary}``.
 
+``pending`` names the experiments still to run or redraw; ``progress`` shows where each stands (epoch, best
+validation NLL, look-ahead left, time so far) from its run folder.
+
 Each step executes a thin papermill notebook from ``notebooks/`` into ``RESULTS/notebooks/`` (atomically).
 A failing experiment is recorded in ``RESULTS/failed/NAME.txt`` and does not stop the others;
 ``summary`` reports failures and exits non-zero when there are any.  Each experiment and the summary
@@ -22,6 +25,7 @@ from . import curve, summary
 from .engine import lock_file, run_guarded, unavailable
 from .errors import ReplicationError
 from .experiments import Experiment, check_plan, data_unavailable, finished_metrics, is_complete, load_plan
+from .standing import standing, standing_table
 from .tables import AGREES_WITHIN, TABLES, compare_table, to_markdown
 from .training.files import atomic_path, locked
 
@@ -88,6 +92,18 @@ def experiment_done(experiment: Experiment, results: Path) -> bool:
 def pending(profile: str, results: Path, names: list[str]) -> list[Experiment]:
     """The experiments of the request that ``make replicate`` has to run or redraw (one process decides for all)."""
     return [e for e in check_plan(profile, names, check_data=False) if not experiment_done(e, results) and not unavailable(e)]
+
+
+def run_progress(profile: str, results: Path, runs: Path, names: list[str]) -> int:
+    """Print where every pending experiment stands (its run folder is only read)."""
+    rows = [standing(e, runs, profile) for e in pending(profile, results, names)]
+    if not rows:
+        print(f"nothing pending in profile {profile} (results in {results})")
+        return 0
+    print(f"Pending experiments of profile {profile}, read from {runs}/{profile}/ (train hours: wall time while a "
+          "process trained, all sittings)\n")  # fmt: skip
+    print(to_markdown(standing_table(rows)))
+    return 0
 
 
 def run_one(name: str, profile: str, results: Path, runs: Path) -> int:
@@ -157,10 +173,10 @@ def run_compare(profile: str, rerun: Path, reference: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m replication.replicate", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["check", "list", "pending", "run", "curve", "summary", "compare"])
+    parser.add_argument("command", choices=["check", "list", "pending", "progress", "run", "curve", "summary", "compare"])
     parser.add_argument("name", nargs="?", help="experiment name (for run)")
     parser.add_argument("--profile", default="cpu")
-    parser.add_argument("--only", default="", help="comma-separated experiment names (check, list)")
+    parser.add_argument("--only", default="", help="comma-separated experiment names (check, list, pending, progress)")
     parser.add_argument("--results", type=Path, default=Path("results"))
     parser.add_argument("--runs", type=Path, default=Path("runs"))
     parser.add_argument("--started", type=float, default=None, help="UNIX time the replication started (summary)")
@@ -176,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
             print("\n".join(e.name for e in check_plan(args.profile, only, check_data=False)))  # `check` did the data
         elif args.command == "pending":
             print("\n".join(e.name for e in pending(args.profile, args.results, only)))
+        elif args.command == "progress":
+            return run_progress(args.profile, args.results, args.runs, only)
         elif args.command == "run":
             if not args.name:
                 raise ReplicationError("run needs an experiment name")

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "replication"
 
 
-STUDY = {"experiments", "record", "tables", "figures", "curve", "summary", "completions"}
+STUDY = {"experiments", "record", "tables", "figures", "curve", "summary", "completions", "standing"}
 ENGINES = {"engine", "replicate", "direct", "ray_engine", "__main__"}
 
 
@@ -176,3 +176,14 @@ def test_a_new_option_at_its_absent_value_keeps_every_finished_result_and_checkp
 def test_a_changed_default_makes_results_stale(monkeypatch, fresh_plan):
     with_new_training_option(monkeypatch, default="on", absent="off")  # runs now do something else by default
     assert finished_committed() == []
+
+
+def test_every_module_is_named_in_the_readme_layout_and_the_architecture_table():
+    """A new module is placed in the README's layout and given its one job in ARCHITECTURE.md."""
+    readme = (ROOT / "README.md").read_text()
+    layout = readme[readme.index("## Layout") : readme.index("tests/", readme.index("## Layout"))]
+    architecture = (ROOT / "ARCHITECTURE.md").read_text()
+    modules = [p.relative_to(PACKAGE).as_posix() for p in sorted(PACKAGE.rglob("*.py")) if p.name != "__init__.py"]
+    assert "model/made.py" in modules and "standing.py" in modules
+    assert [m for m in modules if f"`{m}`" not in architecture] == []
+    assert [m for m in modules if Path(m).name not in layout.split()] == []

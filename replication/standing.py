@@ -12,10 +12,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
-from filelock import FileLock, Timeout
 
 from .experiments import Experiment
 from .training.checkpoints import read_checkpoint
+from .training.files import lock_held
 from .training.runs import CHECKPOINT, LOCK, METRICS
 
 
@@ -36,24 +36,11 @@ class Standing:
     checkpoint_minutes_ago: float | None = None
 
 
-def held(lock: Path) -> bool:
-    """Whether another process holds ``lock`` now (a lock left by a killed process is free)."""
-    if not lock.is_file():
-        return False
-    probe = FileLock(lock)
-    try:
-        probe.acquire(timeout=0)
-    except Timeout:
-        return True
-    probe.release()
-    return False
-
-
 def standing(experiment: Experiment, runs: Path, profile: str) -> Standing:
     """The state of ``experiment``'s run folder under ``runs`` (the checkpoint is read, never changed)."""
     folder = experiment.run_dir(runs, profile)
     checkpoint = folder / CHECKPOINT
-    if held(folder / LOCK):
+    if lock_held(folder / LOCK):
         state = "training"
     elif (folder / METRICS).is_file():
         state = "trained"

@@ -105,6 +105,19 @@ def lock_holder(lock_file: Path) -> str:
         return "unknown"
 
 
+def lock_held(lock_file: Path) -> bool:
+    """Whether a process holds ``lock_file`` now (one left by a killed process is free); the folder is not changed."""
+    if not lock_file.is_file():
+        return False
+    probe = FileLock(lock_file)
+    try:
+        probe.acquire(timeout=0)
+    except Timeout:
+        return True
+    probe.release()
+    return False
+
+
 @contextlib.contextmanager
 def locked(lock_file: str | os.PathLike, what: str, wait: bool) -> Iterator[None]:
     """Hold an inter-process lock on ``lock_file`` for the block: wait for it (saying which lock and who holds it,

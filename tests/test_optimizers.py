@@ -50,3 +50,31 @@ def test_every_optimizer_builds_and_the_official_rule_takes_no_weight_decay():
         assert name in TrainConfig.__dataclass_fields__["optimizer"].metadata["choices"]
     with pytest.raises(ConfigError, match="weight_decay"):
         TrainConfig(optimizer="adagrad_official", weight_decay=0.01)
+
+
+def test_official_adagrad_resumes_from_its_first_forms_state():
+    """A checkpoint of the first, unfused form (``sum`` = G, no ``step``, ``eps`` in the groups) loads and the steps go
+    on by the official formula; a parameter that form never stepped starts from G = 0."""
+    torch.manual_seed(1)
+    params = [torch.randn(4, 3, dtype=torch.float64, requires_grad=True) for _ in range(2)]
+    expected = [p.detach().clone() for p in params]
+    first_sum = torch.rand(4, 3, dtype=torch.float64)  # G of parameter 0; parameter 1 was never stepped
+    old_state = {"state": {0: {"sum": first_sum.clone()}}, "param_groups": [{"lr": 0.03, "eps": 1e-6, "params": [0, 1]}]}
+    optimizer = make_optimizer(params, "adagrad_official", lr=0.5, weight_decay=0.0)
+    optimizer.load_state_dict(old_state)
+    sums = [first_sum, torch.zeros(4, 3, dtype=torch.float64)]
+    for _ in range(3):
+        grads = [torch.randn(4, 3, dtype=torch.float64) for _ in params]
+        for p, g in zip(params, grads):
+            p.grad = g.clone()
+        optimizer.step()
+        for i, g in enumerate(grads):
+            sums[i] = sums[i] + g**2
+            expected[i] = expected[i] - 0.03 * g / torch.sqrt(sums[i] + 1e-6)  # the saved lr, not the new one
+    for p, e in zip(params, expected):
+        assert torch.allclose(p.detach(), e, rtol=0, atol=1e-14)
+
+
+def test_official_adagrad_takes_pytorchs_fused_kernel_on_cpu():
+    optimizer = make_optimizer([torch.zeros(3, requires_grad=True)], "adagrad_official", lr=0.01, weight_decay=0.0)
+    assert optimizer.param_groups[0]["fused"] is True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import platform
 import subprocess
 import sys
@@ -39,20 +40,22 @@ class Interrupt(Exception):
     pass
 
 
-def test_resume_after_interruption_equals_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("optimizer", ["adam", "adagrad_official"])
+def test_resume_after_interruption_equals_uninterrupted_run(tmp_path, optimizer):
     data = toy_data()
-    straight, result = fit(MODEL, data, TRAIN, tmp_path / "a.pt", progress=False)
+    config = dataclasses.replace(TRAIN, optimizer=optimizer)
+    straight, result = fit(MODEL, data, config, tmp_path / "a.pt", progress=False)
 
     def crash_after_three(trainer: Trainer) -> None:
         if trainer.epoch == 3:
             raise Interrupt
 
-    interrupted = Trainer(MADE(MODEL), data, TRAIN, tmp_path / "b.pt", progress=False)
+    interrupted = Trainer(MADE(MODEL), data, config, tmp_path / "b.pt", progress=False)
     with pytest.raises(Interrupt):
         interrupted.run(on_epoch_end=crash_after_three)
     torch.manual_seed(12345)  # the process that resumes starts with other RNG state
     resumed_model = MADE(MODEL)
-    resumed = Trainer(resumed_model, data, TRAIN, tmp_path / "b.pt", progress=False).run()
+    resumed = Trainer(resumed_model, data, config, tmp_path / "b.pt", progress=False).run()
     assert resumed.history == result.history
     for (name, p), q in zip(straight.state_dict().items(), resumed_model.state_dict().values()):
         if isinstance(p, torch.Tensor):

@@ -8,7 +8,7 @@ import torch
 from replication.errors import ConfigError
 from replication.model.made import MADE
 from replication.training.config import TrainConfig
-from replication.training.optimizers import OPTIMIZERS, make_optimizer
+from replication.training.optimizers import OPTIMIZERS, OptimizerSpec, make_optimizer
 
 
 def test_official_adagrad_steps_by_the_official_formula():
@@ -78,3 +78,22 @@ def test_official_adagrad_resumes_from_its_first_forms_state():
 def test_official_adagrad_takes_pytorchs_fused_kernel_on_cpu():
     optimizer = make_optimizer([torch.zeros(3, requires_grad=True)], "adagrad_official", lr=0.01, weight_decay=0.0)
     assert optimizer.param_groups[0]["fused"] is True
+
+
+class FusedFailsAtStep(torch.optim.SGD):
+    """An optimizer that, like some builds on some devices, accepts ``fused=True`` and fails at the first step."""
+
+    def step(self, closure=None):
+        if self.param_groups[0].get("fused"):
+            raise NotImplementedError("no fused kernel for this device")
+        return super().step(closure)
+
+
+def test_an_optimizer_whose_fused_kernel_fails_at_its_first_step_falls_back_to_the_plain_one(monkeypatch):
+    monkeypatch.setitem(OPTIMIZERS, "fused_fails", OptimizerSpec(FusedFailsAtStep, states=0, fused=True, weight_decay=True))
+    param = torch.ones(3, requires_grad=True)
+    optimizer = make_optimizer([param], "fused_fails", lr=0.5, weight_decay=0.0)
+    assert not optimizer.param_groups[0]["fused"]
+    param.grad = torch.ones(3)
+    optimizer.step()  # the real parameters step without error
+    assert torch.equal(param.detach(), torch.full((3,), 0.5))

@@ -159,7 +159,7 @@ def refuse_run_files(run_dir: Path, *outputs: Path) -> None:
 
 def check_mask(model: MADE, mask: int) -> None:
     """Refuse a mask index the run's mask set does not have."""
-    masks = model.config.num_masks
+    masks = model.mask_set.distinct if model.config.num_masks else 0
     if masks and mask >= masks:
         raise ConfigError(f"--mask {mask}: this run has {masks} mask(s), numbered 0 to {masks - 1}")
 

@@ -22,7 +22,7 @@ ARCHITECTURE_VS_PAPER = {
     "assumed": "assumed equal (1x500 as the official DNA command)",
 }
 MASK_FIELDS = {"num_masks", "order_agnostic", "connectivity_agnostic", "random_ordering", "valid_masks", "test_masks",
-               "max_epochs"}  # fmt: skip
+               "mask_schedule", "max_epochs"}  # fmt: skip
 
 
 def vs_paper(plan: Plan, experiment: Experiment) -> str:

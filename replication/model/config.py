@@ -15,6 +15,7 @@ from ..errors import ConfigError
 from .layers import ACTIVATIONS
 
 INITS = ("default", "orthogonal")
+MASK_SCHEDULES = ("cycled", "official")
 
 
 def option(default: Any, help: str, **rules: Any) -> Any:
@@ -91,3 +92,15 @@ class MADEConfig(Validated):
     dropout: float = option(0.0, "dropout rate on hidden units", minimum=0.0, below=1.0)
     init: str = option("default", "weight initialisation: nn.Linear's default or orthogonal", choices=INITS)
     seed: int = option(0, "seed of masks, orderings, initialisation, shuffling and dropout", minimum=0, below=2**63)
+    mask_schedule: str = option(
+        "cycled",
+        "cycled: K masks 0..K-1 trained in turn, ensembles of the first masks; official: the official trainer's "
+        "K+1 masks 0..K trained in turn, ensembles of the masks from 1 on (mask K+1 never trained)",
+        choices=MASK_SCHEDULES,
+        absent="cycled",
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.mask_schedule == "official" and self.num_masks < 2:
+            raise ConfigError(f"mask_schedule official needs num_masks >= 2 (a K-mask set), got {self.num_masks}")

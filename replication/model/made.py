@@ -42,6 +42,7 @@ class MADE(nn.Module):
         self.mask_set = MaskSet(
             cfg.input_dim, cfg.hidden_sizes, cfg.seed, cfg.num_masks, order_agnostic=cfg.order_agnostic,
             connectivity_agnostic=cfg.connectivity_agnostic, random_ordering=cfg.random_ordering,
+            schedule=cfg.mask_schedule,
         )  # fmt: skip
         self._init_weights()
         if self.fixed:
@@ -65,9 +66,9 @@ class MADE(nn.Module):
         return -F.binary_cross_entropy_with_logits(self(x, mask), x, reduction="none").sum(dim=1)
 
     def ensemble_log_prob(self, x: torch.Tensor, masks: int | Sequence[int]) -> torch.Tensor:
-        """``log mean_k p_k(x)`` over masks ``0..masks-1`` (or the listed ones): probabilities are averaged, never
-        logits."""
-        indices = range(masks) if isinstance(masks, int) else masks
+        """``log mean_k p_k(x)`` over the ensemble of ``masks`` masks of the schedule (or the listed ones):
+        probabilities are averaged, never logits."""
+        indices = self.mask_set.ensemble(masks) if isinstance(masks, int) else masks
         if len(indices) < 1:
             raise ValueError(f"an ensemble needs at least one mask, got {masks!r}")
         per_mask = torch.stack([self.log_prob(x, k) for k in indices])

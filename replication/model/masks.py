@@ -92,6 +92,7 @@ def masks_from_degrees(degrees: Degrees, dtype: torch.dtype = torch.float32, dev
     return Masks(hidden, output, direct)
 
 
+SCHEDULE_OFFSETS = {"cycled": 0, "official": 1}  # the first mask each schedule scores
 MASK_CACHE_BYTES = 512 * 2**20  # the least a K-mask set may take to stay resident
 
 
@@ -109,8 +110,20 @@ def mask_cache_budget(device: torch.device) -> int:
 class MaskSet:
     """The masks of one model: mask ``k`` is a pure function of ``(seed, k)``; the one owner of mask state.
 
-    ``size`` masks are cycled (``size == 0``: an unbounded set, a new mask for every index). Nothing here
+    ``size`` masks K are cycled (``size == 0``: an unbounded set, a new mask for every index). Nothing here
     is "current": every caller names the mask it wants. A bounded set is kept resident on a device when it fits.
+
+    The ``schedule`` says which masks training cycles and which an ensemble of ``n`` masks averages:
+    ``cycled`` trains masks ``0..K-1`` and scores ``0..n-1``; ``official`` (the official trainer's "K masks") trains
+    the K+1 masks ``0..K`` and scores ``1..n``, so its ensemble of K+1 masks ends with mask K+1, never trained.
+
+    >>> cycled = MaskSet(4, [8], 0, 3, order_agnostic=True, connectivity_agnostic=True, random_ordering=False)
+    >>> [cycled.following(k) for k in range(4)], list(cycled.ensemble(3))
+    ([1, 2, 0, 1], [0, 1, 2])
+    >>> official = MaskSet(4, [8], 0, 3, order_agnostic=True, connectivity_agnostic=True, random_ordering=False,
+    ...                    schedule="official")
+    >>> [official.following(k) for k in range(5)], list(official.ensemble(4))
+    ([1, 2, 3, 0, 1], [1, 2, 3, 4])
     """
 
     def __init__(
@@ -123,19 +136,33 @@ class MaskSet:
         order_agnostic: bool,
         connectivity_agnostic: bool,
         random_ordering: bool,
+        schedule: str = "cycled",
     ) -> None:
+        if schedule not in SCHEDULE_OFFSETS:
+            raise ValueError(f"schedule must be one of {', '.join(SCHEDULE_OFFSETS)}, got {schedule!r}")
+        if schedule == "official" and size < 2:
+            raise ValueError(f"the official schedule needs a set of at least 2 masks, got {size}")
         self.input_dim, self.hidden_sizes, self.seed, self.size = input_dim, list(hidden_sizes), seed, size
         self.order_agnostic, self.connectivity_agnostic = order_agnostic, connectivity_agnostic
-        self.random_ordering = random_ordering
+        self.random_ordering, self.schedule = random_ordering, schedule
+        self.first_scored = SCHEDULE_OFFSETS[schedule]  # the first mask of an ensemble
+        self.cycle = size + self.first_scored  # masks trained in turn: 0..cycle-1
+        self.distinct = self.cycle + self.first_scored  # masks trained or scored: 0..distinct-1
         self._cache: dict[tuple, Masks] = {}
 
     def canonical(self, k: int) -> int:
-        """Mask ``k`` of the set: indices wrap around a bounded set."""
-        return k % self.size if self.size > 0 else k
+        """Mask ``k`` of the set: indices wrap around a bounded set's distinct masks."""
+        return k % self.distinct if self.size > 0 else k
 
     def following(self, k: int) -> int:
-        """The mask after ``k`` (the same one for a single-mask set)."""
-        return self.canonical(k + 1)
+        """The mask that trains after mask ``k`` (the same one for a single-mask set)."""
+        return (k + 1) % self.cycle if self.size > 0 else k + 1
+
+    def ensemble(self, n: int) -> range:
+        """The masks an ensemble of ``n`` masks averages (probabilities, never logits)."""
+        if n < 1:
+            raise ValueError(f"an ensemble needs at least one mask, got {n}")
+        return range(self.first_scored, self.first_scored + n)
 
     def degrees(self, k: int = 0) -> Degrees:
         return degrees_for_mask(
@@ -156,7 +183,7 @@ class MaskSet:
         masks = masks_from_degrees(self.degrees(key[0]), dtype, device)
         sizes = [self.input_dim, *self.hidden_sizes, self.input_dim]
         per_mask = (sum(i * o for i, o in zip(sizes[:-1], sizes[1:])) + self.input_dim**2) * masks.output.element_size()
-        if self.size > 1 and self.size * per_mask <= mask_cache_budget(device):
+        if self.size > 1 and self.distinct * per_mask <= mask_cache_budget(device):
             self._cache = {c: m for c, m in self._cache.items() if c[1:] == key[1:]}  # one dtype and device at a time
             self._cache[key] = masks
         return masks

@@ -20,6 +20,8 @@ from ..errors import ConfigError
 from ..model.config import MADEConfig, Validated, option
 from .optimizers import OPTIMIZERS
 
+MINIBATCH_ORDERS = ("shuffled", "fixed")
+
 
 @dataclass
 class TrainConfig(Validated):
@@ -34,6 +36,13 @@ class TrainConfig(Validated):
     patience: int = option(30, "early-stopping look-ahead: epochs without a better validation NLL", minimum=1)
     max_epochs: int = option(1000, "epoch cap, a guard far above where early stopping ends a run", minimum=1)
     valid_masks: int = option(1, "masks in the validation ensemble used for early stopping", minimum=1)
+    minibatch_order: str = option(
+        "shuffled",
+        "shuffled: a new permutation of the training rows every epoch; fixed: the official trainer's minibatches, "
+        "consecutive rows in file order, the same every epoch",
+        choices=MINIBATCH_ORDERS,
+        absent="shuffled",
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()

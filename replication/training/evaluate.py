@@ -40,15 +40,16 @@ def structured_pays(model: MADE) -> bool:
 
 @torch.no_grad()
 def log_likelihoods(model: MADE, data: torch.Tensor, n_masks: int = 1, batch_size: int = 1000) -> torch.Tensor:
-    """Per-example log-likelihoods (float64, on CPU) of the ensemble of masks ``0..n_masks-1`` (probabilities
-    averaged), computed mask by mask in batches, model in eval mode."""
+    """Per-example log-likelihoods (float64, on CPU) of the ensemble of ``n_masks`` masks (``MaskSet.ensemble``:
+    masks ``0..n_masks-1`` in the cycled schedule; probabilities averaged), computed mask by mask in batches, model
+    in eval mode."""
     was_training = model.training
     model.eval()
     device = model.output.weight.device
     structured = structured_pays(model)
     try:
         per_mask = []
-        for k in range(n_masks):
+        for k in model.mask_set.ensemble(n_masks):
             log_prob = StructuredMADE(model, k).log_prob if structured else partial(model.log_prob, mask=k)
             batches = [log_prob(data[i : i + batch_size].to(device)) for i in range(0, data.shape[0], batch_size)]
             per_mask.append(torch.cat(batches))

@@ -166,15 +166,23 @@ class Trainer:
             return structured_training(self.model, self.optimizer)
         return contextlib.nullcontext(self.model.log_prob)
 
+    def epoch_order(self, rows: int) -> torch.Tensor:
+        """The order of the training rows this epoch: a fresh permutation, or file order for a fixed minibatch order
+        (which draws nothing from the shuffling generator)."""
+        if self.config.minibatch_order == "fixed":
+            return torch.arange(rows, device=self.device)
+        return torch.randperm(rows, generator=self.shuffle_rng).to(self.device)
+
     def train_epoch(self) -> float:
-        """One pass over the shuffled training set, one mask per minibatch; returns the mean NLL.
+        """One pass over the training set (shuffled, or in file order with ``minibatch_order = "fixed"``), each
+        minibatch under the mask after the last one; returns the mean NLL.
 
         The running loss stays on the device (no host synchronisation per step); a non-finite mean
         stops training with :class:`TrainingError`.
         """
         self.model.train()
         rows, size = self.train_rows.shape[0], self.config.batch_size
-        order = torch.randperm(rows, generator=self.shuffle_rng).to(self.device)
+        order = self.epoch_order(rows)
         total = torch.zeros((), dtype=torch.float64, device=self.device)
         with self.training_path() as log_prob:
             for start in range(0, rows, size):

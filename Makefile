@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 MADE_DATA_DIR ?= $(firstword $(wildcard $(abspath ../shared/data)) $(abspath data))
 export MADE_DATA_DIR
 
-.PHONY: help install test lint format clean-venv replicate replicate-direct experiments compare progress lab bench
+.PHONY: help install test lint format clean-venv replicate replicate-direct experiments compare progress lab bench mutants
 .DEFAULT_GOAL := help
 
 help: ## list the targets (plain `make` starts nothing long)
@@ -83,6 +83,9 @@ test: install ## ruff, the test suite and the smoke profile's notebooks (a few m
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest -q
+
+mutants: install ## deliberate bugs in the core claims, one at a time in a scratch copy: the test that catches each (minutes)
+	$(PY) tests/mutants.py
 
 lint: install ## ruff only
 	$(PY) -m ruff check .

@@ -118,6 +118,31 @@ def test_the_test_split_of_mnist_is_sorted_by_class_in_blocks_of_the_registered_
     assert np.bincount(labels).tolist() == list(info.test_class_sizes) and np.all(np.diff(labels) >= 0)
 
 
+def boundary_offsets(images: torch.Tensor, sizes: np.ndarray, window: int = 100) -> list[int]:
+    """Where each class boundary lies in the images themselves, relative to where ``sizes`` put it: within ``window``
+    rows of each claimed boundary, the split that best separates "nearer class c's mean image" from "nearer class
+    c+1's" (class means taken from the blocks' interiors)."""
+    ends = np.cumsum(sizes)
+    means = torch.stack([images[e - n + window : e - window].mean(0) for e, n in zip(ends, sizes)])
+    offsets = []
+    for c, boundary in enumerate(ends[:-1]):
+        rows = images[boundary - window : boundary + window]
+        distance = torch.cdist(rows, means[[c, c + 1]])
+        looks_like_c = np.concatenate([[0.0], np.cumsum((distance[:, 1] - distance[:, 0]).numpy())])
+        offsets.append(int(np.argmax(2 * looks_like_c - looks_like_c[-1])) - window)
+    return offsets
+
+
+def test_the_mnist_test_images_change_class_exactly_where_the_registered_sizes_say():
+    """The claim checked against the pixels: each boundary of the class blocks is found in the images within 2 rows
+    (measured: 0 or 1 row off), and a boundary moved by 5 rows is found moved."""
+    sizes = np.array(registry()["binarized_mnist"].test_class_sizes)
+    images = load_dataset("binarized_mnist").test.double()
+    assert max(abs(o) for o in boundary_offsets(images, sizes)) <= 2
+    moved = sizes + np.array([0, 0, 0, 5, -5, 0, 0, 0, 0, 0])
+    assert boundary_offsets(images, moved)[3] <= -4  # the test can fail: the true boundary is 5 rows earlier
+
+
 def test_the_command_line_completes_a_raster_ordered_run(tmp_path, capsys):
     quick = ["--dataset", "binarized_mnist", "--hidden-sizes", "8", "--max-epochs", "1", "--no-progress"]
     assert main(["train", *quick, "--out", str(tmp_path / "raster")]) == 0

@@ -66,6 +66,9 @@ def tiny(experiment: Experiment, dim: int) -> BinaryDataset:
     return BinaryDataset(experiment.dataset, *split, source="memory", sha256="none")
 
 
+OPTIMIZER_CLASSES = {"adam": "Adam", "adagrad": "Adagrad", "adagrad_official": "OfficialAdagrad", "sgd": "SGD"}
+
+
 @pytest.mark.parametrize("name, profile", ALL)
 def test_every_recipe_runs_as_written_for_one_epoch(name, profile):
     """The exact recipe (architecture, masks, optimizer...) of every experiment, one epoch on tiny data."""
@@ -74,18 +77,28 @@ def test_every_recipe_runs_as_written_for_one_epoch(name, profile):
     model = MADE(experiment.model_config(dim))
     config = experiment.train_config()
     config.max_epochs = 1
-    result = Trainer(model, tiny(experiment, dim), config, progress=False).run()
+    trainer = Trainer(model, tiny(experiment, dim), config, progress=False)
+    result = trainer.run()
     assert result.epochs == 1
-    assert (
-        model.config.hidden_sizes == experiment.recipe["hidden_sizes"]
-        and model.config.num_masks == experiment.recipe["num_masks"]
-    )
+    built = {**dataclasses.asdict(model.config), **dataclasses.asdict(config), **dataclasses.asdict(experiment.configs(dim)[2])}
+    differs = {k: (v, built[k]) for k, v in experiment.recipe.items() if built[k] != v and k != "max_epochs"}
+    assert differs == {}  # every field: optimizer, lr, orderings, masks, validation and test ensembles, schedules
+    assert type(trainer.optimizer).__name__ == OPTIMIZER_CLASSES[experiment.recipe["optimizer"]]
+    assert {group["lr"] for group in trainer.optimizer.param_groups} == {experiment.recipe["lr"]}
     nll = -model.ensemble_log_prob(tiny(experiment, dim).test[:2], min(2, experiment.recipe["test_masks"]))
     assert nll.isfinite().all()
 
 
 def test_verdicts():
     assert verdict(88.0, 88.4) == "reproduced" and verdict(86.0, 88.4) == "better" and verdict(90.0, 88.4) == "gap"
+
+
+@pytest.mark.parametrize(
+    "ours, expected",
+    [(89.0, "reproduced"), (87.0, "reproduced"), (89.0 + 1e-9, "gap"), (87.0 - 1e-9, "better"), (88.5, "reproduced")],
+)
+def test_reproduced_means_within_exactly_one_nat_on_either_side(ours, expected):
+    assert verdict(ours, 88.0) == expected
 
 
 def test_rcv1_and_web_are_experiments_reported_as_unavailable_offline(tmp_path, monkeypatch):
@@ -141,7 +154,11 @@ def test_ensemble_gain_is_twin_minus_ensemble_with_a_paired_standard_error(tmp_p
     assert list(table["K-mask experiment"]) == ["mnist_1x500_32masks"]
     row = table.iloc[0]
     assert row["gain (nats)"] == pytest.approx(1.6, abs=0.2)
-    assert row["paired stderr"] == pytest.approx(1.0 / np.sqrt(500), rel=0.15)  # far below the unpaired 10/sqrt(500)
+    pairs = [
+        np.load(tmp_path / "per_example" / f"{n}.npy").astype(np.float64) for n in ("mnist_1x500_32masks", "mnist_1x500_1mask")
+    ]
+    exact = np.std(pairs[0] - pairs[1], ddof=1) / np.sqrt(500)  # about 1/sqrt(500), far below the unpaired 10/sqrt(500)
+    assert row["paired stderr"] == pytest.approx(exact, rel=1e-12)  # measured: equal to the last bit
     assert row["paper's gain at this width"].startswith("n/a")  # the paper has no 500-unit 32-mask number here
 
 

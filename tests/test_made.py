@@ -19,14 +19,14 @@ def test_sums_to_one_over_all_inputs_for_every_mask(variant):
     x = all_binary(D)
     for k in masks_to_check(model):
         total = torch.logsumexp(model.log_prob(x, k), dim=0).exp().item()
-        assert abs(total - 1.0) < 1e-6, (k, total)
+        assert abs(total - 1.0) < 1e-13, (k, total)  # float64; measured at most 4.4e-16 over every variant
 
 
 def test_ensemble_sums_to_one(variant):
     _, overrides = variant
     model = make_model(D, **overrides)
     total = torch.logsumexp(model.ensemble_log_prob(all_binary(D), 3), dim=0).exp().item()
-    assert abs(total - 1.0) < 1e-6
+    assert abs(total - 1.0) < 1e-13  # float64; measured at most 4.4e-16
 
 
 def test_jacobian_is_zero_for_inputs_not_before_the_output(variant):
@@ -41,33 +41,42 @@ def test_jacobian_is_zero_for_inputs_not_before_the_output(variant):
         assert jac[~forbidden].abs().sum() > 0  # and the allowed links carry signal
 
 
-def test_no_leak_when_perturbing_inputs_not_before_the_output(variant):
-    """Flip everything at or after d's position: logit d must not move (catches links behind dead ReLUs)."""
-    _, overrides = variant
-    model = make_model(D, **overrides)
+def leaks(model, k: int) -> list[int]:
+    """The perturbation procedure: for each output d, re-draw every input at or after d's position at random; the
+    outputs whose logit moved (an autoregressive model has none; catches links behind dead ReLUs)."""
     gen = torch.Generator().manual_seed(0)
     x = torch.randint(0, 2, (64, D), generator=gen).double()
+    position = torch.as_tensor(model.degrees(k).inputs)
+    base = model(x, k)
+    moved = []
+    for d in range(D):
+        late = position >= position[d]
+        noise = torch.randint(0, 2, (64, D), generator=gen).double()
+        if not torch.equal(model(torch.where(late, noise, x), k)[:, d], base[:, d]):
+            moved.append(d)
+    return moved
+
+
+def test_no_leak_when_perturbing_inputs_not_before_the_output(variant):
+    _, overrides = variant
+    model = make_model(D, **overrides)
     for k in masks_to_check(model):
-        position = torch.as_tensor(model.degrees(k).inputs)
-        base = model(x, k)
-        for d in range(D):
-            late = position >= position[d]
-            noise = torch.randint(0, 2, (64, D), generator=gen).double()
-            perturbed = torch.where(late, noise, x)
-            assert torch.equal(model(perturbed, k)[:, d], base[:, d]), (k, d)
+        assert leaks(model, k) == [], k
 
 
-def test_output_mask_with_ge_instead_of_gt_would_be_caught():
-    """The perturbation test has teeth: a leaky output mask (>=) makes logits depend on their own input."""
+@pytest.mark.parametrize("leaky_layer", ["output", "direct"])
+def test_the_perturbation_procedure_catches_a_mask_built_with_ge_instead_of_gt(leaky_layer):
+    """The same procedure on a model whose output (or direct) mask lets output d see input d (``>=``)."""
     model = make_model(D, num_masks=2)  # multi-mask models apply their masks on every pass
     position = torch.as_tensor(model.degrees(0).inputs)
     hidden_deg = torch.as_tensor(model.degrees(0).hidden[-1])
-    leaky = (position[:, None] >= hidden_deg[None, :]).double()
     masks = model.masks(0)
-    model.layer_masks = lambda mask: [*masks.hidden, leaky, masks.direct]
-    x = torch.zeros(1, D, dtype=torch.float64)
-    moved = [not torch.equal(model(x)[0, d], model(x + torch.eye(D, dtype=x.dtype)[d])[0, d]) for d in range(D)]
-    assert any(moved)
+    if leaky_layer == "output":
+        leaky = [*masks.hidden, (position[:, None] >= hidden_deg[None, :]).double(), masks.direct]
+    else:
+        leaky = [*masks.hidden, masks.output, (position[:, None] >= position[None, :]).double()]
+    model.layer_masks = lambda mask: leaky
+    assert leaks(model, 0) != []
 
 
 def test_ensemble_is_log_mean_of_probabilities_not_mean_of_logits():

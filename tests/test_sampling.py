@@ -19,9 +19,10 @@ def max_z_score(samples: torch.Tensor, probs: torch.Tensor) -> float:
     return float(((freq - probs).abs() / (probs * (1 - probs) / samples.shape[0]).sqrt()).max())
 
 
-def test_empirical_frequencies_match_the_model():
-    model = make_model(D, num_masks=3, order_agnostic=True, connectivity_agnostic=True, hidden_sizes=[12, 12])
-    for k in range(3):
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_empirical_frequencies_match_the_model_for_every_variant(name):
+    model = make_model(D, **dict(VARIANTS[name]))
+    for k in masks_to_check(model)[:3]:
         probs = model.log_prob(all_binary(D), k).exp().detach()
         samples = sample(model, N, k, generator=torch.Generator().manual_seed(k))
         assert set(samples.unique().tolist()) <= {0.0, 1.0}

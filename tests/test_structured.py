@@ -21,7 +21,8 @@ def test_structured_log_prob_equals_the_dense_one_for_every_mask(name, dim):
     x = (torch.rand(300, dim, generator=torch.Generator().manual_seed(dim)) < 0.4).float()
     for k in masks_to_check(model):
         dense, structured = model.log_prob(x, k), StructuredMADE(model, k).log_prob(x)
-        assert torch.allclose(structured, dense, rtol=1e-5, atol=1e-4), (name, k, float((structured - dense).abs().max()))
+        error = float((structured - dense).abs().max())
+        assert error < 2e-5, (name, k, error)  # float32 sums in another order; measured at most 5.7e-6
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -62,7 +63,8 @@ def test_evaluation_takes_the_structured_path_where_it_pays_and_gives_the_same_n
     monkeypatch.setattr(evaluate, "StructuredMADE", lambda m, k: built.append(k) or StructuredMADE(m, k))
     structured = evaluate_nll(model, x, n_masks=4, batch_size=100)
     assert built == [0, 1, 2, 3]  # built once per mask, not per batch
-    assert structured.nats == pytest.approx(dense.nats, rel=1e-6) and structured.stderr == pytest.approx(dense.stderr, rel=1e-4)
+    assert structured.nats == pytest.approx(dense.nats, rel=1e-8)  # measured 2.1e-9
+    assert structured.stderr == pytest.approx(dense.stderr, rel=1e-7)  # measured 1.2e-8
 
 
 def test_the_dense_path_gives_the_per_batch_ensemble():

@@ -12,7 +12,7 @@ import replication
 from replication.errors import ConfigError
 from replication.experiments import load_plan, parse_plan
 from replication.summary import write_summary
-from replication.tables import official_trainer_table, trained_masks_table, variations_table
+from replication.tables import all_tables, official_trainer_table, to_markdown, trained_masks_table, variations_table
 from replication.training.files import write_json
 
 PLAN = load_plan()
@@ -35,12 +35,14 @@ def test_a_variant_is_set_against_the_row_it_varies_with_a_paired_stderr(tmp_pat
     rng = np.random.default_rng(0)
     base = rng.normal(94.0, 10.0, 1000)
     finish(tmp_path, "mnist_1x500_32masks", base)
-    finish(tmp_path, "mnist_1x500_32masks_full_validation", base - 0.5 + rng.normal(0, 1.0, 1000))
+    noise = rng.normal(0, 1.0, 1000)
+    finish(tmp_path, "mnist_1x500_32masks_full_validation", base - 0.5 + noise)
     finish(tmp_path, "mnist_1x500_1mask_paper_recipe")  # its base has not finished: no row
     row = variations_table(tmp_path, "cpu").set_index("variant").loc["mnist_1x500_32masks_full_validation"]
     assert row["varies"] == "mnist_1x500_32masks" and row["what differs"] == "valid_masks 4 -> 32"
     assert row["difference"] == pytest.approx(-0.5, abs=0.1)
-    assert row["paired stderr"] == pytest.approx(1.0 / np.sqrt(1000), rel=0.15) and row["z"] < -10
+    exact = np.std((base - 0.5 + noise).astype(np.float32).astype(np.float64) - base.astype(np.float32), ddof=1) / np.sqrt(1000)
+    assert row["paired stderr"] == pytest.approx(exact, rel=1e-12) and row["z"] < -10  # measured: equal to 1e-16
     assert len(variations_table(tmp_path, "cpu")) == 1
 
 
@@ -53,12 +55,19 @@ def test_every_official_difference_has_a_row_with_its_effect_or_why_not(tmp_path
         finish(tmp_path, run.name, nll=nll)
     table = official_trainer_table(tmp_path, "cpu", variations_table(tmp_path, "cpu"))
     effects = dict(zip(table.iloc[:, 0], table.iloc[:, 1]))
-    assert len(effects) == len(PLAN.official_trainer) == 5
+    assert len(effects) == len(PLAN.official_trainer) == 6
     text = " | ".join(effects.values())
     assert "mnist_1x500_32masks_full_validation: +0.30 ± 0.00 against mnist_1x500_32masks" in text
     assert "mnist_1x2000_32masks_full_validation: not run yet" in text
     assert "paper_mnist_1x8000_1mask_official_adagrad: in the paper profile's results" in text
-    assert "mnist_1x500_1mask: sd 1.00 over 3 seeds" in text and "not measured: " in text
+    assert "mnist_1x500_1mask: sd 1.00 over 3 seeds" in text
+    assert "mnist_1x500_32masks_official_schedule: not run yet" in text
+    assert "mnist_1x500_1mask_fixed_order: not run yet" in text
+
+
+def test_no_difference_that_a_500_unit_cpu_run_can_measure_is_left_unmeasured():
+    """Every row names the runs that measure it (only a row no run at this scale can measure may give a reason)."""
+    assert all(entry.get("measured_by") for entry in PLAN.official_trainer)
 
 
 def test_the_trained_masks_figure_has_every_finished_k(tmp_path):
@@ -80,3 +89,12 @@ def test_varies_must_name_another_run_of_the_same_profiles(varies):
     assert broken != text and entry in broken
     with pytest.raises(ConfigError, match="varies must name another experiment"):
         parse_plan(broken)
+
+
+@pytest.mark.parametrize("folder, profile", [("results", "cpu"), ("results/paper", "paper")])
+def test_every_committed_table_is_what_the_committed_results_give(folder, profile):
+    """Each committed table, regenerated from the committed metrics and per-example NLLs, is the same to the byte."""
+    root = Path(replication.__file__).parents[1] / folder
+    for name, frame in all_tables(root, profile).items():
+        assert frame.to_csv(index=False) == (root / f"{name}.csv").read_text(), name
+        assert to_markdown(frame) == (root / f"{name}.md").read_text(), name

@@ -9,12 +9,12 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from .cli import SEED, int_at_least, nonblank, nonblank_path
 from .completions import top_half, write_completions
 from .errors import ConfigError, DataError, ReplicationError
 from .figures import save_grid
@@ -22,26 +22,11 @@ from .model.completion import observed_first
 from .model.made import MADE
 from .training.config import add_recipe_options, configs_from_recipe, recipe_from_args
 from .training.data import BinaryDataset, load_dataset, registry
-from .training.device import available_bytes
-from .training.evaluate import evaluate_nll
+from .training.device import memory_words, usable_bytes
+from .training.evaluate import evaluate_nll, plus_minus
 from .training.files import atomic_path, write_json
 from .training.record import Completions, RunRecord
 from .training.runs import load_metrics, load_model, train_run
-
-
-def int_at_least(minimum: int) -> Callable[[str], int]:
-    """An argparse type: an integer >= ``minimum``."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = minimum - 1
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text!r}")
-        return value
-
-    return parse
 
 
 def image_path(text: str) -> Path:
@@ -72,8 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="train a MADE and write DIR/metrics.json and DIR/model.pt",
         description="Train a MADE with early stopping; rerunning the same command resumes from DIR/checkpoint.pt.",
     )
-    train.add_argument("--dataset", required=True, help=f"a registered name ({', '.join(registry())}) or a path to an .npz")
-    train.add_argument("--out", required=True, type=Path, help="run folder DIR")
+    train.add_argument(
+        "--dataset", required=True, type=nonblank, help=f"a registered name ({', '.join(registry())}) or a path to an .npz"
+    )
+    train.add_argument("--out", required=True, type=nonblank_path, help="run folder DIR")
     train.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_recipe_options(train)
@@ -83,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="NLL of a trained run on a split",
         description="Evaluate a trained run; writes DIR/eval_<split>_<N>masks.json.",
     )
-    evaluate.add_argument("run_dir", type=Path, metavar="DIR")
+    evaluate.add_argument("run_dir", type=nonblank_path, metavar="DIR")
     evaluate.add_argument("--test-masks", type=int_at_least(1), default=1, help="masks in the ensemble")
     evaluate.add_argument("--split", choices=["test", "valid", "train"], default="test")
     evaluate.add_argument("--device", default=None)
@@ -91,10 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
     sample = commands.add_parser(
         "sample", help="draw exact samples and save an image grid", description="Draw exact ancestral samples from a trained run."
     )
-    sample.add_argument("run_dir", type=Path, metavar="DIR")
+    sample.add_argument("run_dir", type=nonblank_path, metavar="DIR")
     sample.add_argument("-n", type=int_at_least(1), default=100, help="number of samples")
     sample.add_argument("--mask", type=int_at_least(0), default=0, help="which mask of the set to sample with")
-    sample.add_argument("--seed", type=int_at_least(0), default=0)
+    sample.add_argument("--seed", type=SEED, default=0, help="seed of the draws")
     sample.add_argument(
         "--out", type=image_path, required=True, help="image file (PNG) for the grid; the samples also go to <out>.npy"
     )
@@ -106,11 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
         "mask whose ordering puts the top half first, such as a raster-ordered run's), and report the conditional "
         "NLL of the true bottom halves on the test split.",
     )
-    completion.add_argument("run_dir", type=Path, metavar="DIR")
+    completion.add_argument("run_dir", type=nonblank_path, metavar="DIR")
     completion.add_argument("--out", type=image_path, required=True, help="image file (PNG) for the figure")
     completion.add_argument("-k", type=int_at_least(1), default=5, help="completions per test image")
     completion.add_argument("--mask", type=int_at_least(0), default=0, help="which mask of the set to complete with")
-    completion.add_argument("--seed", type=int_at_least(0), default=0)
+    completion.add_argument("--seed", type=SEED, default=0, help="seed of the draws")
     return parser
 
 
@@ -121,7 +108,7 @@ def cmd_train(args: argparse.Namespace) -> RunRecord:
     model_config, train_config, eval_config = configs_from_recipe(recipe, data.dim)
     _, metrics = train_run(args.out, data, model_config, train_config, eval_config, args.device, not args.no_progress)
     print(
-        f"test NLL {metrics.test_nll.nats:.2f} ± {metrics.test_nll.stderr:.2f} nats after {metrics.epochs} epochs "
+        f"test NLL {plus_minus(metrics.test_nll.nats, metrics.test_nll.stderr)} nats after {metrics.epochs} epochs "
         f"(best {metrics.best_epoch}); written to {args.out / 'metrics.json'}"
     )
     return metrics
@@ -169,10 +156,10 @@ def cmd_sample(args: argparse.Namespace) -> None:
     refuse_run_files(args.run_dir, args.out, args.out.with_suffix(".npy"))
     model = load_model(args.run_dir, None, metrics)
     check_mask(model, args.mask)
-    need, have = sampling_bytes(args.n, model), available_bytes(torch.device("cpu"))
+    need, have = sampling_bytes(args.n, model), usable_bytes(torch.device("cpu"))
     if need > have:
         raise ConfigError(
-            f"-n {args.n} needs about {need / 2**30:.1f} GiB to sample, but only {have / 2**30:.1f} GiB is available; "
+            f"-n {args.n} needs about {need / 2**30:.1f} GiB to sample, but only {memory_words(torch.device('cpu'))}; "
             "draw fewer samples"
         )
     samples = model.sample(args.n, args.mask, generator=torch.Generator().manual_seed(args.seed)).numpy()
@@ -194,7 +181,7 @@ def cmd_complete(args: argparse.Namespace) -> Completions:
         raise ConfigError(f"{data.name} is not a registered image data set; completions need images with a top half")
     observed_first(model, top_half(data.image_shape), args.mask)  # refuses a mask that models the top half late
     result = write_completions(model, data, args.out, args.run_dir.name, args.k, args.mask, args.seed)
-    print(f"-log p(bottom half | top half) on the test split: {result.nll:.2f} ± {result.stderr:.2f} nats; wrote {args.out}")
+    print(f"-log p(bottom half | top half) on the test split: {plus_minus(result.nll, result.stderr)} nats; wrote {args.out}")
     return result
 
 

@@ -3,7 +3,6 @@ models the top half first (a raster ordering), with the conditional NLL of the t
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ from .figures import save_completions
 from .model.completion import complete, conditional_log_prob, observed_first
 from .model.made import MADE
 from .training.data import BinaryDataset
+from .training.evaluate import plus_minus, standard_error
 from .training.record import Completions
 
 
@@ -57,8 +57,7 @@ def conditional_nll(model: MADE, data: BinaryDataset, mask: int = 0, batch_size:
         for batch in data.test.split(batch_size)
     ])  # fmt: skip
     model.train(was_training)
-    n = len(nll)
-    return float(nll.mean()), float(nll.std() / math.sqrt(n)) if n > 1 else 0.0, n
+    return float(nll.mean()), standard_error(nll), len(nll)
 
 
 def write_completions(
@@ -74,7 +73,7 @@ def write_completions(
     save_completions(
         images.numpy(), observed.numpy(), filled.cpu().numpy().reshape(len(rows), draws, -1), path, data.image_shape,
         f"{title}: {draws} exact completions of the bottom half given the top half (mask {mask})\n"
-        f"-log p(bottom | top) of the true test images: {nll:.2f} ± {stderr:.2f} nats (n = {n})",
+        f"-log p(bottom | top) of the true test images: {plus_minus(nll, stderr)} nats (n = {n})",
         labels,
     )  # fmt: skip
     return Completions(str(path.relative_to(path.parents[1])), nll, stderr, n)
@@ -84,5 +83,5 @@ def caption(completions: Completions) -> str:
     """One line to print beside the figure."""
     return (
         f"Exact completions of the bottom half given the top half. -log p(bottom | top) of the true test images: "
-        f"{completions.nll:.2f} ± {completions.stderr:.2f} nats (test split, n = {completions.n})"
+        f"{plus_minus(completions.nll, completions.stderr)} nats (test split, n = {completions.n})"
     )

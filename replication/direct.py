@@ -20,11 +20,13 @@ from pathlib import Path
 
 import torch
 
+from .cli import int_at_least, nonblank_path
 from .curve import masks_curve
 from .engine import run_guarded, unavailable
 from .errors import ReplicationError
 from .experiments import check_plan, data_unavailable, is_complete, load_plan, run_experiment
 from .summary import write_summary
+from .training.evaluate import plus_minus
 from .training.files import atomic_path
 
 LOGS = "logs"
@@ -36,7 +38,7 @@ def run_one(name: str, profile: str, results: Path, runs: Path, device: str | No
 
     def work() -> None:
         nll = run_experiment(name, profile, results, runs, device=device).test_nll
-        print(f"{name}: test NLL {nll.nats:.2f} ± {nll.stderr:.3f}", flush=True)
+        print(f"{name}: test NLL {plus_minus(nll.nats, nll.stderr)}", flush=True)
 
     finished = run_guarded(name, results, work, partial(is_complete, experiment, results), unavailable(experiment))
     return 0 if finished else 1
@@ -103,12 +105,12 @@ def pack(archive: Path, results: Path, logs: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m replication.direct", description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="paper")
-    parser.add_argument("--results", type=Path, default=Path("results/paper"))
-    parser.add_argument("--runs", type=Path, default=Path("runs"))
+    parser.add_argument("--results", type=nonblank_path, default=Path("results/paper"))
+    parser.add_argument("--runs", type=nonblank_path, default=Path("runs"))
     parser.add_argument("--only", default="", help="comma-separated experiment names")
-    parser.add_argument("--parallel", type=int, default=4, help="experiments running at once (sharing the device)")
+    parser.add_argument("--parallel", type=int_at_least(1), default=4, help="experiments running at once (sharing the device)")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    parser.add_argument("--archive", type=Path, default=None, help="write RESULTS and the logs to this .tar.gz")
+    parser.add_argument("--archive", type=nonblank_path, default=None, help="write RESULTS and the logs to this .tar.gz")
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # internal: run one experiment in this process
     args = parser.parse_args(argv)
     args.only = [n for n in args.only.split(",") if n]

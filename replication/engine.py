@@ -25,7 +25,7 @@ def failure_file(results: Path, step: str) -> Path:
     return results / "failed" / f"{step}.txt"
 
 
-def one_line(exc: BaseException) -> str:
+def last_line(exc: BaseException) -> str:
     """The last line of an error's message (papermill's errors end with the original one)."""
     text = str(exc).strip()
     return text.splitlines()[-1] if text else type(exc).__name__
@@ -60,8 +60,8 @@ def run_guarded(
         try:
             work()
         except Exception as exc:  # noqa: BLE001 - any failure of one experiment is reported, the others go on
-            write_text(failure_file(results, name), one_line(exc) + "\n")
-            print(f"[FAILED] {name}: {one_line(exc)}", file=sys.stderr, flush=True)
+            write_text(failure_file(results, name), last_line(exc) + "\n")
+            print(f"[FAILED] {name}: {last_line(exc)}", file=sys.stderr, flush=True)
             traceback.print_exc(limit=1)
             return False
         failure_file(results, name).unlink(missing_ok=True)

@@ -19,3 +19,13 @@ class CheckpointError(ReplicationError):
 
 class TrainingError(ReplicationError):
     """Training cannot go on: the loss became non-finite, or the model cannot fit in memory."""
+
+
+def first_line(exc: BaseException, limit: int = 160) -> str:
+    """An exception's first line (its type's name when it has no message), at most ``limit`` characters: how a
+    library's error is quoted inside one of ours.
+
+    >>> first_line(ValueError("bad shape\\nmore detail")), first_line(KeyError())
+    ('bad shape', 'KeyError')
+    """
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:limit]

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .cli import int_at_least, nonblank_path
 from .errors import ReplicationError
 from .experiments import check_plan, data_unavailable, is_complete, load_plan
 from .training.files import write_bytes, write_text
@@ -115,11 +116,13 @@ def submit(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m replication.ray_engine", description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="cpu")
-    parser.add_argument("--results", type=Path, default=Path("results"))
-    parser.add_argument("--runs", type=Path, default=Path("runs"))
+    parser.add_argument("--results", type=nonblank_path, default=Path("results"))
+    parser.add_argument("--runs", type=nonblank_path, default=Path("runs"))
     parser.add_argument("--only", default="")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (and Ray CPUs) per experiment")
-    parser.add_argument("--cpus", type=int, default=os.cpu_count(), help="CPUs of a local cluster (without RAY_ADDRESS)")
+    parser.add_argument(
+        "--cpus", type=int_at_least(1), default=os.cpu_count(), help="CPUs of a local cluster (without RAY_ADDRESS)"
+    )
     args = parser.parse_args(argv)
     args.only = [n for n in args.only.split(",") if n]
     try:

@@ -22,6 +22,7 @@ from functools import partial
 from pathlib import Path
 
 from . import curve, summary
+from .cli import nonblank_path
 from .engine import lock_file, run_guarded, unavailable
 from .errors import ReplicationError
 from .experiments import Experiment, check_plan, data_unavailable, finished_metrics, is_complete, load_plan
@@ -177,10 +178,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("name", nargs="?", help="experiment name (for run)")
     parser.add_argument("--profile", default="cpu")
     parser.add_argument("--only", default="", help="comma-separated experiment names (check, list, pending, progress)")
-    parser.add_argument("--results", type=Path, default=Path("results"))
-    parser.add_argument("--runs", type=Path, default=Path("runs"))
+    parser.add_argument("--results", type=nonblank_path, default=Path("results"))
+    parser.add_argument("--runs", type=nonblank_path, default=Path("runs"))
     parser.add_argument("--started", type=float, default=None, help="UNIX time the replication started (summary)")
-    parser.add_argument("--against", type=Path, default=Path("results"), help="reference results folder (compare)")
+    parser.add_argument("--against", type=nonblank_path, default=Path("results"), help="reference results folder (compare)")
     args = parser.parse_args(argv)
     only = [n for n in args.only.split(",") if n]
     try:

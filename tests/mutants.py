@@ -71,7 +71,7 @@ MUTANTS = (
            "test_nll = -log_likelihoods(model, data.test,", "test_nll = -log_likelihoods(model, data.valid,",
            ("tests/test_evaluate.py",)),
     Mutant("stderr_with_n", "a run's standard error is sd(ddof=1)/sqrt(n)", "training/evaluate.py",
-           "nll.std(unbiased=True)", "nll.std(unbiased=False)", ("tests/test_evaluate.py",)),
+           "values.double().std(unbiased=True)", "values.double().std(unbiased=False)", ("tests/test_evaluate.py",)),
     Mutant("bits_per_dim_without_ln2", "bits/dim is nats/(D ln 2)", "training/evaluate.py",
            "mean / (dim * math.log(2))", "mean / dim", ("tests/test_evaluate.py",)),
     Mutant("paired_stderr_with_n", "a paired standard error is sd(ddof=1)/sqrt(n) of the differences", "tables.py",

@@ -19,7 +19,7 @@ PACKAGE = ROOT / "replication"
 
 
 STUDY = {"experiments", "record", "tables", "figures", "curve", "summary", "completions", "standing"}
-ENGINES = {"engine", "replicate", "direct", "ray_engine", "__main__"}
+ENGINES = {"engine", "replicate", "direct", "ray_engine", "__main__", "cli"}
 
 
 def module_name(path: Path) -> str:

@@ -262,9 +262,9 @@ def data_file_cases(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     zip_member(tmp_path / "notarray.npz", "valid_data.npy", b"these bytes are no array")
     cases["a member that is not an array"] = (tmp_path / "notarray.npz", "'valid_data' is not a numpy array")
     zip_member(tmp_path / "huge.npz", "train_data.npy", huge_header((10**7, 10**6)))
-    cases["a shape beyond memory"] = (tmp_path / "huge.npz", "more than the")
+    cases["a shape beyond memory"] = (tmp_path / "huge.npz", "but only")
     zip_member(tmp_path / "bomb.npz", "train_data.npy", huge_header((10**7, 10**6)) + bytes(10**5), method=8)
-    cases["a compressed member expanding past memory"] = (tmp_path / "bomb.npz", "more than the")
+    cases["a compressed member expanding past memory"] = (tmp_path / "bomb.npz", "but only")
     patch_member(npz(tmp_path / "locked.npz"), "test_data.npy", flag=1)
     cases["an encrypted member"] = (tmp_path / "locked.npz", "'test_data' is encrypted")
     patch_member(npz(tmp_path / "odd.npz"), "test_data.npy", method=99)
@@ -376,7 +376,8 @@ def test_a_full_disk_is_one_line_naming_the_file(trained, monkeypatch, capsys):
 
 def test_a_memory_error_names_its_real_cause(tmp_path, data, capsys):
     out = tmp_path / "run"
-    refused(["train", "--dataset", str(data), "--out", str(out), *QUICK, "--batch-size", str(10**11)], capsys, "batch_size")
+    args = ["train", "--dataset", str(data), "--out", str(out), "--hidden-sizes", str(10**8), "--no-progress"]
+    refused(args, capsys, "the weights of hidden_sizes", "GiB")
 
 
 # ---------------------------------------------------------------- second round: the plan and the pipeline
@@ -466,3 +467,160 @@ def test_a_process_waiting_for_a_lock_says_which_and_who_holds_it(tmp_path):
     finally:
         holder.kill()
     assert "waiting for" in err and str(lock) in err and f"pid {holder.pid}" in err
+
+
+# ---------------------------------------------------------------- third round: limits, empty paths, one-row splits
+
+
+def limited_cli(args: list[str], *, fsize: int | None = None, address_space_mib: int | None = None):
+    """The CLI in a child process under a file-size limit (bytes) or an address-space limit (MiB above what the
+    process has mapped once torch is imported): what a full disk or ``ulimit -v`` does to a real run."""
+    code = (
+        "import resource, sys\n"
+        "import torch, numpy, matplotlib.figure\n"
+        "from replication.__main__ import main\n"
+        f"fsize, extra = {fsize!r}, {address_space_mib!r}\n"
+        "if fsize: resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))\n"
+        "if extra:\n"
+        "    used = [int(l.split()[1]) * 1024 for l in open('/proc/self/status') if l.startswith('VmSize:')][0]\n"
+        "    resource.setrlimit(resource.RLIMIT_AS, (used + extra * 2**20, resource.RLIM_INFINITY))\n"
+        f"sys.exit(main({args!r}))\n"
+    )
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
+
+
+def one_line_error(done, *expected: str) -> None:
+    err = done.stderr.strip()
+    assert done.returncode == 2 and "Traceback" not in err and len(err.splitlines()) == 1, err
+    assert all(text in err for text in expected), err
+
+
+def test_a_checkpoint_over_the_file_size_limit_is_one_line_and_the_last_one_stays_usable(tmp_path, data):
+    out = tmp_path / "run"
+    assert main(["train", "--dataset", str(data), "--out", str(out), *QUICK]) == 0
+    (out / "metrics.json").unlink()
+    before = (out / "checkpoint.pt").read_bytes()
+    more = ["train", "--dataset", str(data), "--out", str(out), "--hidden-sizes", "16", "--max-epochs", "4", "--no-progress"]
+    done = limited_cli(more, fsize=len(before) // 2)
+    one_line_error(done, str(out / "checkpoint.pt"), "file too large", "ulimit -f")
+    assert (out / "checkpoint.pt").read_bytes() == before  # the epoch-2 checkpoint, whole
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary file left behind
+    assert main(more) == 0 and json.loads((out / "metrics.json").read_text())["epochs"] == 4  # it resumes
+
+
+@pytest.mark.parametrize("what", ["checkpoint.pt", "model.pt", "metrics.json", "test_nll.npy"])
+def test_every_file_of_a_run_on_a_full_disk_is_one_line_naming_it(what, tmp_path, data, monkeypatch, capsys):
+    import shutil
+    from collections import namedtuple
+
+    from replication.training import files
+
+    real_replace = os.replace
+
+    def full(src, dst):
+        if Path(dst).name == what:
+            raise RuntimeError("PytorchStreamWriter failed writing file data/0: file write failed")  # torch.save's way
+        return real_replace(src, dst)
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(files.os, "replace", full)
+    monkeypatch.setattr(files.shutil, "disk_usage", lambda path: usage(10**12, 10**12, 0))
+    out = tmp_path / "run"
+    refused(["train", "--dataset", str(data), "--out", str(out), *QUICK], capsys, what, "no space left on device")
+    assert shutil.disk_usage is files.shutil.disk_usage
+
+
+def test_data_beyond_the_address_space_limit_is_refused_naming_the_limit(tmp_path):
+    big = npz(tmp_path / "big.npz", rows=(20000, 5000, 5000), dim=784)  # 24 MB stored, about 140 MB to load and check
+    done = limited_cli(["train", "--dataset", str(big), "--out", str(tmp_path / "run"), *QUICK], address_space_mib=60)
+    one_line_error(done, str(big), "ulimit -v", "GiB")
+
+
+def test_a_model_beyond_the_address_space_limit_is_refused_naming_the_weights(tmp_path, data):
+    args = ["train", "--dataset", str(data), "--out", str(tmp_path / "run"), "--hidden-sizes", "400000", "--no-progress"]
+    done = limited_cli(args, address_space_mib=200)
+    one_line_error(done, "the weights of hidden_sizes [400000]", "ulimit -v")
+
+
+def test_wide_data_blame_the_direct_connections(tmp_path, capsys):
+    wide = npz(tmp_path / "wide.npz", rows=(2, 1, 1), dim=200_000)
+    refused(["train", "--dataset", str(wide), "--out", str(tmp_path / "run"), *QUICK], capsys, "direct connections")
+
+
+def test_a_batch_larger_than_the_data_is_one_batch_of_all_rows(tmp_path, data, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--dataset", str(data), "--out", str(out), *QUICK, "--batch-size", str(10**11)]) == 0
+    assert json.loads((out / "metrics.json").read_text())["epochs"] == 2
+
+
+@pytest.mark.parametrize(
+    "args, option",
+    [
+        (["sample", "RUN", "-n", "4", "--out", "OUT", "--seed", str(2**63)], "--seed"),
+        (["sample", "RUN", "-n", "4", "--out", "OUT", "--seed", "-1"], "--seed"),
+        (["complete", "RUN", "--out", "OUT", "--seed", str(2**64)], "--seed"),
+        (["train", "--dataset", "DATA", "--out", "", *QUICK], "--out"),
+        (["train", "--dataset", "DATA", "--out", "  ", *QUICK], "--out"),
+        (["train", "--dataset", "", "--out", "RUNS", *QUICK], "--dataset"),
+        (["evaluate", ""], "DIR"),
+        (["sample", " ", "--out", "OUT"], "DIR"),
+    ],
+)
+def test_every_seed_and_path_is_checked_before_any_work(args, option, tmp_path, trained, data, capsys):
+    where = {"RUN": str(trained), "OUT": str(tmp_path / "g.png"), "DATA": str(data), "RUNS": str(tmp_path / "new")}
+    before = sorted(p.name for p in Path.cwd().iterdir())
+    refused([where.get(a, a) for a in args], capsys, option)
+    assert sorted(p.name for p in Path.cwd().iterdir()) == before and not (tmp_path / "g.png").exists()
+
+
+@pytest.mark.parametrize("engine", ["replication.replicate", "replication.direct"])
+def test_the_engines_refuse_an_empty_results_folder(engine):
+    command = [sys.executable, "-m", engine, *(["pending"] if engine.endswith("replicate") else []), "--results", ""]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 2 and "--results: must be a path, got an empty one" in done.stderr
+
+
+def test_the_library_refuses_an_empty_run_folder(data):
+    from replication.errors import ConfigError
+    from replication.training.data import load_dataset
+    from replication.training.runs import train_run
+
+    with pytest.raises(ConfigError, match="empty path"):
+        train_run("", load_dataset(str(data)), *configs_for(12))
+
+
+def configs_for(dim: int):
+    from replication.training.config import configs_from_recipe, default_recipe
+
+    return configs_from_recipe({**default_recipe(), "hidden_sizes": [8], "max_epochs": 1}, dim)
+
+
+@pytest.mark.parametrize("rows", [(60, 20, 1), (60, 1, 20), (1, 20, 20)])
+def test_a_split_of_one_row_trains_evaluates_and_writes_its_record(rows, tmp_path, capsys):
+    one = npz(tmp_path / "one.npz", rows=rows)
+    out = tmp_path / "run"
+    assert main(["train", "--dataset", str(one), "--out", str(out), *QUICK]) == 0
+    record = json.loads((out / "metrics.json").read_text())
+    assert (record["test_nll"]["stderr"] is None) == (rows[2] == 1) and (record["valid_nll"]["stderr"] is None) == (rows[1] == 1)
+    printed = capsys.readouterr().out
+    assert ("one example: no standard error" in printed) == (rows[2] == 1)
+
+
+def test_no_shipped_data_set_warns_when_loaded():
+    import warnings
+
+    from replication.training.data import is_local, load_dataset, registry
+
+    shipped = [name for name in registry() if is_local(name)]
+    assert "dna" in shipped
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for name in shipped:
+            load_dataset(name)
+    assert [str(w.message) for w in caught] == []
+
+
+def test_a_data_file_without_the_schema_names_the_arrays_it_holds(tmp_path, capsys):
+    np.savez(tmp_path / "odd.npz", pixels=np.zeros((3, 4), dtype=np.uint8), labels=np.zeros(3))
+    refused(["train", "--dataset", str(tmp_path / "odd.npz"), "--out", str(tmp_path / "run"), *QUICK], capsys,
+            "has no 'train_data' (it holds: labels, pixels)")  # fmt: skip

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, first_line
 from .files import save_torch
 
 FORMAT = 2  # 1: the first release (configs repeated, no "format" key)
@@ -35,7 +35,7 @@ def read(path: str | os.PathLike, keys: set[str], remedy: str) -> dict[str, Any]
             warnings.simplefilter("ignore")  # the weights-only unpickler's remarks on foreign files
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - unpickling refused, truncated zip, not a torch file: all are unusable
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        reason = first_line(exc)
         raise CheckpointError(f"{path} is not a readable file of this project ({reason}); {remedy}") from None
     if isinstance(state, dict) and "format" not in state and ("model_config" in state or "config" in state):
         raise CheckpointError(f"{path} was written by the first release of this project, which is no longer read; {remedy}")

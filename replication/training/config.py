@@ -12,12 +12,12 @@ A run's *identity* (:func:`identity_recipe`) is the one rule of what makes two r
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import MISSING, Field, dataclass, fields
 from typing import Any
 
 from ..errors import ConfigError
-from ..model.config import MADEConfig, Validated, option
+from ..model.config import MADEConfig, Validated, check_field, describe, option
 from .optimizers import OPTIMIZERS
 
 MINIBATCH_ORDERS = ("shuffled", "fixed")
@@ -134,10 +134,32 @@ def add_recipe_options(parser: argparse.ArgumentParser) -> None:
         elif kind == "list[int]":
             kwargs.update(type=int, nargs="+", metavar="N")
         else:
-            kwargs["type"] = {"int": int, "float": float, "str": str}[kind]
+            kwargs["type"] = field_parser(f)
         if "choices" in f.metadata:
             kwargs["choices"] = f.metadata["choices"]
         group.add_argument(flag, **kwargs)
+
+
+def field_parser(f: Field) -> Callable[[str], Any]:
+    """An argparse type for a scalar field: its text converted and checked by the field's rules, so a command line
+    is held to the same rule as a recipe (every command that takes a seed uses the ``seed`` field's).
+
+    >>> field_parser(recipe_fields()["seed"])("7")
+    7
+    """
+    convert = {"int": int, "float": float, "str": str}[str(f.type)]
+
+    def parse(text: str) -> Any:
+        try:
+            value = convert(text)
+            check_field(f, value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{f.name} must be {describe(f)}, got {text!r}") from None
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return value
+
+    return parse
 
 
 def recipe_from_args(args: argparse.Namespace) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import DataError
+from ..errors import DataError, first_line
 
 SPLITS = ("train", "valid", "test")
 DOWNLOAD_TIMEOUT_S = 60
@@ -149,7 +149,7 @@ def download_dataset(info: DatasetInfo, dest: Path, looked: str) -> Path:
     except ValueError as exc:  # pooch: the SHA-256 does not match (the file is removed)
         raise DataError(f"download of {info.name!r} failed its SHA-256 check ({exc}); try again later") from None
     except OSError as exc:  # no network, timeout, HTTP error (requests' errors are OSErrors)
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        reason = first_line(exc, 200)
         raise DataError(
             f"data set {info.name!r} not found (looked in {looked}) and download from {info.url} failed ({reason}); "
             f"download it by hand into ./data/ or set MADE_DATA_DIR to a folder holding {info.name}.npz"
@@ -204,11 +204,20 @@ def load_dataset(name_or_path: str | os.PathLike, download: bool = True) -> Bina
     )  # fmt: skip
 
 
+LOAD_BYTES_PER_VALUE = 4 + 2  # beyond the stored array: its float32 tensor, and the boolean masks of the checks
 ZIP_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
 WANTED = {f"{split}_{kind}" for split in SPLITS for kind in ("data", "length", "labels")} | {"inputsize"}
 
 
-def read_npz(path: Path) -> dict[str, np.ndarray]:
+class NpzArrays(dict):
+    """The schema's arrays of an ``.npz`` file, and the names of every array the file holds (``in_file``)."""
+
+    def __init__(self, arrays: dict[str, np.ndarray], in_file: list[str]) -> None:
+        super().__init__(arrays)
+        self.in_file = in_file
+
+
+def read_npz(path: Path) -> NpzArrays:
     """Read the schema's arrays of an ``.npz``. Every member is checked before anything is allocated: not a zip,
     encrypted or unsupported members, members that are not arrays, and declared sizes beyond memory are one-line
     DataErrors naming the file (never numpy's advice to allow pickles, never a memory error)."""
@@ -224,22 +233,22 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
         with zipfile.ZipFile(path) as archive:
             members = {Path(info.filename).stem: info for info in archive.infolist() if info.filename.endswith(".npy")}
             wanted = {key: info for key, info in members.items() if key in WANTED}
-            check_members(path, archive, wanted)
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # files written by Python 2 trigger a harmless warning
+                warnings.simplefilter("ignore")  # headers written by Python 2 trigger numpy's harmless warning
+                check_members(path, archive, wanted)
                 with np.load(path, allow_pickle=False) as npz:
-                    return {key: npz[key] for key in wanted}
+                    return NpzArrays({key: npz[key] for key in wanted}, in_file=sorted(members))
     except DataError:
         raise
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, NotImplementedError, RuntimeError) as exc:
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        reason = first_line(exc)
         raise DataError(f"{path} is corrupt or truncated ({type(exc).__name__}: {reason}); delete it and get it again") from None
 
 
 def check_members(path: Path, archive: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo]) -> None:
     """Refuse encrypted or unsupported members, members that are not plain numeric arrays, and sizes beyond memory,
     reading only each member's header."""
-    from .device import available_bytes
+    from .device import memory_words, usable_bytes
 
     total = 0
     for key, info in members.items():
@@ -256,13 +265,14 @@ def check_members(path: Path, archive: zipfile.ZipFile, members: dict[str, zipfi
                 raise DataError(f"{path}: member {key!r} is not a numpy array ({str(exc).splitlines()[0][:120]})") from None
         if dtype.hasobject:
             raise DataError(f"{path}: member {key!r} holds Python objects, not numbers; store numeric arrays")
-        size = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
-        total += max(size, info.file_size)
-    have = available_bytes(torch.device("cpu"))
-    if total > have:
+        elements = int(np.prod(shape, dtype=np.float64))
+        total += max(elements * dtype.itemsize, info.file_size) + elements * LOAD_BYTES_PER_VALUE
+    cpu = torch.device("cpu")
+    if total > usable_bytes(cpu):
         raise DataError(
-            f"{path}: its arrays declare {total / 2**30:.1f} GiB, more than the {have / 2**30:.1f} GiB of memory "
-            "available; the file is not a data set of this size, or needs a larger machine"
+            f"{path}: loading its arrays needs about {total / 2**30:.1f} GiB (the data as stored, their float32 "
+            f"copies and the checks' masks), but only {memory_words(cpu)}; the file is not a data set of this "
+            "size, or needs a larger machine"
         )
 
 
@@ -283,9 +293,8 @@ def validate_split(arrays: dict[str, np.ndarray], split: str, path: Path) -> np.
     """Check one split: present, 2-D, numeric, finite, binary, and consistent with its length key."""
     key = f"{split}_data"
     if key not in arrays:
-        raise DataError(
-            f"{path} has no {key!r} (found keys: {sorted(arrays)}); the schema needs train_data, valid_data, test_data"
-        )
+        found = ", ".join(getattr(arrays, "in_file", sorted(arrays))) or "no arrays"
+        raise DataError(f"{path} has no {key!r} (it holds: {found}); the schema needs train_data, valid_data, test_data")
     data = arrays[key]
     if data.ndim != 2:
         raise DataError(f"{path}: {key} must be 2-D (examples x dimensions), got shape {data.shape}")

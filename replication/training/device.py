@@ -6,6 +6,7 @@ import ctypes
 import ctypes.util
 import os
 import platform
+import resource
 from pathlib import Path
 
 import torch
@@ -59,21 +60,25 @@ def parameter_count(config: MADEConfig) -> int:
     return weights + (config.input_dim**2 if config.direct else 0)
 
 
-def training_parts(config: MADEConfig, train: TrainConfig) -> dict[str, int]:
-    """A generous estimate of the memory needed to train, by cause: the weights (parameters, gradients, optimizer
-    state, the best parameters, a masked copy when masks change) and the activations of a batch."""
+EVAL_BATCH = 1000  # rows evaluation runs at once
+
+
+def training_parts(config: MADEConfig, train: TrainConfig, rows: int | None = None) -> dict[str, int]:
+    """A generous estimate of the memory needed to train, by cause: the hidden and output weights, the direct
+    connections (each with gradients, optimizer state, the best parameters, a masked copy when masks change) and the
+    activations of a batch, capped at ``rows`` (the largest split: no batch holds more)."""
     copies = 4 + OPTIMIZERS[train.optimizer].states + (0 if config.num_masks == 1 else 1)
-    rows = max(train.batch_size, 1000)  # evaluation runs in batches of 1000
+    direct = config.input_dim**2 if config.direct else 0
+    batch = max(train.batch_size, EVAL_BATCH) if rows is None else min(max(train.batch_size, EVAL_BATCH), rows)
+    shown = train.batch_size if rows is None or train.batch_size <= rows else f"{train.batch_size} (capped at {rows} rows)"
     return {
-        f"the weights of hidden_sizes {config.hidden_sizes} over {config.input_dim} inputs": 4 * parameter_count(config) * copies,
-        f"the activations of batch_size {train.batch_size} over {config.input_dim} inputs": 4
-        * rows
-        * (sum(config.hidden_sizes) + 3 * config.input_dim),
-    }
-
-
-def training_bytes(config: MADEConfig, train: TrainConfig) -> int:
-    return sum(training_parts(config, train).values())
+        f"the weights of hidden_sizes {config.hidden_sizes} over {config.input_dim} inputs":
+            4 * (parameter_count(config) - direct) * copies,
+        f"the direct connections of {config.input_dim} inputs ({config.input_dim}^2 weights; --no-direct drops them)":
+            4 * direct * copies,
+        f"the activations of batch_size {shown} over {config.input_dim} inputs":
+            4 * batch * (sum(config.hidden_sizes) + 3 * config.input_dim),
+    }  # fmt: skip
 
 
 def available_bytes(device: torch.device) -> int:
@@ -88,13 +93,44 @@ def available_bytes(device: torch.device) -> int:
     return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
-def check_fits(config: MADEConfig, train: TrainConfig, device: torch.device) -> None:
-    """Refuse, before allocating anything, a model that cannot be trained in ``device``'s memory."""
-    parts = training_parts(config, train)
-    need, have = sum(parts.values()), available_bytes(device)
+def address_space_left() -> int | None:
+    """Bytes this process may still map under its address-space limit (``ulimit -v``), or None without one."""
+    limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+    if limit == resource.RLIM_INFINITY:
+        return None
+    status = Path("/proc/self/status")
+    used = 0
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmSize:"):
+                used = int(line.split()[1]) * 1024
+    return max(limit - used, 0)
+
+
+def usable_bytes(device: torch.device) -> int:
+    """Memory this process can really use on ``device``: the device's free memory, and on CPU no more than what the
+    process's address-space limit leaves."""
+    have = available_bytes(device)
+    left = address_space_left() if device.type == "cpu" else None
+    return have if left is None else min(have, left)
+
+
+def memory_words(device: torch.device) -> str:
+    """Where the usable memory's bound comes from, for messages."""
+    left = address_space_left() if device.type == "cpu" else None
+    if left is not None and left < available_bytes(device):
+        return f"{left / 2**30:.1f} GiB is left under this process's address-space limit (ulimit -v)"
+    return f"{available_bytes(device) / 2**30:.1f} GiB is available"
+
+
+def check_fits(config: MADEConfig, train: TrainConfig, device: torch.device, rows: int | None = None) -> None:
+    """Refuse, before allocating anything, a model that cannot be trained in the memory this process may use on
+    ``device``, naming the largest part (``rows``: the largest split's, which caps a batch)."""
+    parts = training_parts(config, train, rows)
+    need, have = sum(parts.values()), usable_bytes(device)
     if need > have:
         cause = max(parts, key=parts.get)
         raise TrainingError(
             f"training needs about {need / 2**30:.1f} GiB on {device}, mostly for {cause}, but only "
-            f"{have / 2**30:.1f} GiB is available; make that smaller"
+            f"{memory_words(device)}; make that smaller"
         )

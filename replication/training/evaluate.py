@@ -14,10 +14,11 @@ from ..model.structured import StructuredMADE
 
 @dataclass(frozen=True)
 class NLL:
-    """Mean NLL in nats over ``n`` examples, its standard error (std / sqrt(n)), and bits/dim."""
+    """Mean NLL in nats over ``n`` examples, its standard error (sd / sqrt(n); absent, ``None``, for one example),
+    and bits/dim."""
 
     nats: float
-    stderr: float
+    stderr: float | None
     bits_per_dim: float
     n: int
     n_masks: int
@@ -26,7 +27,22 @@ class NLL:
         return asdict(self)
 
     def __str__(self) -> str:
-        return f"{self.nats:.2f} ± {self.stderr:.2f} nats ({self.bits_per_dim:.4f} bits/dim, {self.n_masks} mask(s), n={self.n})"
+        return f"{plus_minus(self.nats, self.stderr)} nats ({self.bits_per_dim:.4f} bits/dim, {self.n_masks} mask(s), n={self.n})"
+
+
+def plus_minus(mean: float, stderr: float | None) -> str:
+    """``mean ± stderr`` to two decimals, or the mean alone with "(one example: no standard error)".
+
+    >>> plus_minus(88.4012, 0.0351), plus_minus(88.4, None)
+    ('88.40 ± 0.04', '88.40 (one example: no standard error)')
+    """
+    return f"{mean:.2f} ± {stderr:.2f}" if stderr is not None else f"{mean:.2f} (one example: no standard error)"
+
+
+def standard_error(values: torch.Tensor) -> float | None:
+    """sd(ddof=1) / sqrt(n) of ``values``, or ``None`` for a single value (no spread to measure)."""
+    n = values.numel()
+    return float(values.double().std(unbiased=True)) / math.sqrt(n) if n > 1 else None
 
 
 STRUCTURED_MIN_UNITS = 1000  # on CPU, from this width up the structured path is faster (see `make bench`)
@@ -61,10 +77,8 @@ def log_likelihoods(model: MADE, data: torch.Tensor, n_masks: int = 1, batch_siz
 
 def summarize(nll: torch.Tensor, dim: int, n_masks: int) -> NLL:
     """Mean, standard error and bits/dim of per-example NLLs (nats) of ``dim``-dimensional data."""
-    n = nll.numel()
-    stderr = float(nll.std(unbiased=True)) / math.sqrt(n) if n > 1 else float("nan")
     mean = float(nll.mean())
-    return NLL(mean, stderr, mean / (dim * math.log(2)), n, n_masks)
+    return NLL(mean, standard_error(nll), mean / (dim * math.log(2)), nll.numel(), n_masks)
 
 
 def evaluate_nll(model: MADE, data: torch.Tensor, n_masks: int = 1, batch_size: int = 1000) -> NLL:

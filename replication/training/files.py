@@ -6,6 +6,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import resource
+import shutil
 import socket
 import sys
 import tempfile
@@ -17,7 +19,7 @@ from typing import Any
 import torch
 from filelock import FileLock, Timeout
 
-from ..errors import ReplicationError
+from ..errors import ReplicationError, first_line
 
 UMASK = os.umask(0)
 os.umask(UMASK)
@@ -42,10 +44,30 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
         yield tmp
         tmp.chmod(0o666 & ~UMASK)
         os.replace(tmp, path)
-    except OSError as exc:  # a full disk, a quota, a read-only folder: name the file, leave the old one in place
-        raise ReplicationError(f"cannot write {path} ({exc.strerror or exc}); free some space or choose another folder") from None
+    except (OSError, RuntimeError) as exc:  # a full disk, a size limit, a read-only folder (torch.save: RuntimeError)
+        raise ReplicationError(f"cannot write {path} ({why_not_written(path, exc)}); {WRITE_REMEDY}") from None
     finally:
         tmp.unlink(missing_ok=True)
+
+
+WRITE_REMEDY = "the previous file, if any, is unchanged; free some space, raise the limit or choose another folder"
+
+
+def why_not_written(path: Path, exc: BaseException) -> str:
+    """The cause of a failed write, in words: the OS's reason, else what the folder and the process's limits show
+    (``torch.save`` reports a full disk or a file-size limit as a RuntimeError without one)."""
+    reason = getattr(exc, "strerror", None)
+    if reason:
+        return reason
+    if not os.access(path.parent, os.W_OK):
+        return "the folder is read-only"
+    free = shutil.disk_usage(path.parent).free
+    if free < 64 * 2**20:
+        return f"no space left on device ({free // 2**20} MiB free)"
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if limit != resource.RLIM_INFINITY:
+        return f"file too large: this process may write files of at most {limit} bytes (ulimit -f)"
+    return first_line(exc)
 
 
 def write_bytes(path: str | os.PathLike, content: bytes) -> bool:

@@ -42,7 +42,7 @@ class Completions:
 
     figure: str
     nll: float
-    stderr: float
+    stderr: float | None  # absent for one test image
     n: int
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import ConfigError, ReplicationError
+from ..errors import ConfigError, ReplicationError, first_line
 from ..model.made import MADE
 from .checkpoints import read_model, write_model
 from .config import EvalConfig, MADEConfig, TrainConfig, config_from_dict
@@ -52,6 +52,8 @@ def train_run(
     progress: bool = True,
 ) -> tuple[MADE, RunRecord]:
     """Train (or resume) into ``out_dir``, evaluate valid and test NLL, write the record; return the model and it."""
+    if not str(out_dir).strip():
+        raise ConfigError("the run folder is an empty path; give a folder")
     out, eval_config = Path(out_dir), eval_config or EvalConfig()
     prepare_folder(out)
     with locked(out / LOCK, f"run folder {out}", wait=False):
@@ -90,7 +92,7 @@ def load_model(run_dir: str | os.PathLike, device: str | None = None, record: Ru
         model = MADE(config_from_dict(MADEConfig, saved["config"]))
         model.load_state_dict(saved["state"])
     except (ReplicationError, TypeError, RuntimeError, AttributeError) as exc:
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        reason = first_line(exc)
         raise ReplicationError(f"{path} does not hold a valid MADE ({reason}); train again") from None
     if record is not None and (model.config != record.model_config or saved["data"].get("sha256") != record.data.get("sha256")):
         raise ReplicationError(

@@ -14,12 +14,12 @@ from typing import Any
 
 import torch
 
-from ..errors import CheckpointError, TrainingError
+from ..errors import CheckpointError, TrainingError, first_line
 from ..model.made import MADE
 from ..model.structured import structured_training
 from .checkpoints import FORMAT, read_checkpoint
 from .config import MADEConfig, TrainConfig, identity_recipe
-from .data import BinaryDataset
+from .data import SPLITS, BinaryDataset
 from .device import check_fits, keep_freed_memory, resolve_device
 from .evaluate import evaluate_nll, structured_pays
 from .files import save_torch
@@ -138,7 +138,7 @@ class Trainer:
             if "cuda" in state["rng"] and self.device.type == "cuda":
                 torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
         except (RuntimeError, KeyError, ValueError, TypeError) as exc:
-            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+            reason = first_line(exc)
             raise CheckpointError(f"checkpoint {self.checkpoint_path} does not fit this model ({reason}); delete it") from None
         self.epoch, self.best, self.history = state["epoch"], state["best"], state["history"]
         self.seconds, self.mask_index = state["seconds"], state["mask_index"]
@@ -242,7 +242,7 @@ def fit(
 ) -> tuple[MADE, TrainResult]:
     """Build a MADE, train it (resuming from ``checkpoint_path`` if present) and return it with the best parameters."""
     device = resolve_device(device)
-    check_fits(model_config, config, device)
+    check_fits(model_config, config, device, rows=max(len(data.split(s)) for s in SPLITS))
     if device.type == "cpu":
         keep_freed_memory()
     model = MADE(model_config).to(device)

@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 MADE_DATA_DIR ?= $(firstword $(wildcard $(abspath ../shared/data)) $(abspath data))
 export MADE_DATA_DIR
 
-.PHONY: help install test lint format clean-venv replicate replicate-direct experiments compare progress lab bench mutants
+.PHONY: help install test lint format clean-venv replicate replicate-plain experiments compare progress lab bench mutants
 .DEFAULT_GOAL := help
 
 help: ## list the targets (plain `make` starts nothing long)
@@ -50,8 +50,8 @@ experiment/%: FORCE
 	@OMP_NUM_THREADS=$(THREADS) $(REPLICATE) run $*
 FORCE:
 
-replicate-direct: install ## the profile without papermill, PARALLEL experiments at once (GPU machines); ARCHIVE=x.tar.gz packs the results
-	$(PY) -m replication.direct --profile $(PROFILE) --results $(RESULTS) --runs $(RUNS) --only "$(ONLY)" \
+replicate-plain: install ## the profile without papermill, PARALLEL experiments at once (GPU machines); ARCHIVE=x.tar.gz packs the results
+	$(PY) -m replication.plain_engine --profile $(PROFILE) --results $(RESULTS) --runs $(RUNS) --only "$(ONLY)" \
 		--parallel $(PARALLEL) $(if $(ARCHIVE),--archive $(ARCHIVE))
 
 progress: install ## where the profile's unfinished runs stand: epoch, best validation NLL, look-ahead left, hours so far

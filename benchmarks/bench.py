@@ -26,11 +26,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from replication.files import write_json, write_text
 from replication.model.made import MADE
 from replication.model.masks import degrees_for_mask, masks_from_degrees
 from replication.model.sampling import sample_fast, sample_naive
 from replication.training.device import keep_freed_memory
-from replication.training.files import write_json, write_text
 from replication.training.optimizers import make_optimizer
 
 D, BATCH = 784, 100
@@ -173,7 +173,7 @@ def paper_epoch_seconds(hidden: list[int], masks: int, steps: int, *, device: to
     """Seconds per training epoch (500 minibatches of 100, Adagrad, orthogonal init) of a paper architecture,
     from the median of timed steps on the path training takes (``sorted_training_pays``); with ``masks`` > 1 the
     mask changes every minibatch, as in training."""
-    from replication.model.structured import structured_training
+    from replication.training.structured import structured_training
     from replication.training.train import sorted_training_pays
 
     torch.manual_seed(0)
@@ -201,7 +201,7 @@ def validation_pass_seconds(hidden: list[int], rows: int, path: str, *, device: 
     """Seconds of one 32-mask ensemble pass over 10,000 images on the ``path`` ("dense" or "structured") evaluation
     path: the cost of ``rows`` images (an evaluation batch) scaled to 10,000, except (structured) the building of
     the 32 sorted layouts, which a pass does once whatever its length."""
-    from replication.model.structured import StructuredMADE
+    from replication.training.structured import StructuredMADE
 
     torch.manual_seed(0)
     data = (torch.rand(rows, D) < 0.15).float().to(device)
@@ -232,7 +232,7 @@ def training_step_seconds(kind: str, hidden: list[int], masks: int, steps: int, 
     """Seconds of one training step (batch 100, Adagrad, a new mask every step when ``masks`` > 1) on the ``kind``
     path: "naive" (the reference model; with K masks it builds the step's masks from their degrees, as a minimal
     implementation does), "dense" (``MADE.log_prob``) or "structured" (the library's structured training path)."""
-    from replication.model.structured import structured_training
+    from replication.training.structured import structured_training
 
     torch.manual_seed(0)
     x = (torch.rand(BATCH, D) < 0.3).float().to(device)
@@ -272,7 +272,7 @@ def training_step_seconds(kind: str, hidden: list[int], masks: int, steps: int, 
 def permutation_seconds(hidden: list[int], masks: int, steps: int, *, device: torch.device, sync) -> float:
     """Seconds that the permutations alone of a K-mask structured step take: every masked weight gathered into its
     mask's sorted layout (with the bands masked) and a gradient of each scattered back, no products."""
-    from replication.model.structured import layout
+    from replication.training.structured import layout
 
     model = MADE(input_dim=D, hidden_sizes=hidden, num_masks=masks, order_agnostic=True, connectivity_agnostic=True).to(device)
     layouts = [layout(model, k) for k in range(masks)]
@@ -322,7 +322,7 @@ def training_markdown(section: dict[str, dict[str, float]]) -> list[str]:
         "One training step (batch 100, Adagrad; with 32 masks a new mask every step, as in training), in milliseconds.",
         "`naive`: the reference model (mask multiplied into every weight on every pass; with 32 masks it builds each",
         "step's masks, as a minimal implementation does). `dense`: `MADE.log_prob`. `structured`: the structured",
-        "training path (`model/structured.py`): a one-mask model holds its parameters in the sorted layout",
+        "training path (`training/structured.py`): a one-mask model holds its parameters in the sorted layout",
         "(`SortedTraining`, no gather); a K-mask model gathers its mask's layout each step and scatters the gradients",
         "back (`GatheredTraining`). The structural limit is the step's matmul FLOPs times the masks' nonzero share, at",
         "the machine's matmul rate measured with the same shapes; `of limit` is that time over the measured one.",
@@ -384,7 +384,7 @@ def validation_markdown(section: dict[str, dict[str, float]]) -> list[str]:
         "## The 32-mask validation pass: dense and structure-aware paths",
         "",
         "One 32-mask ensemble pass over 10,000 images (extrapolated from a subset), on the dense path (every masked",
-        "product in full) and on the structure-aware one (`model/structured.py`: units sorted by degree, each mask a",
+        "product in full) and on the structure-aware one (`training/structured.py`: units sorted by degree, each mask a",
         "staircase of blocks, about half the multiply-adds). The structural limit is the masks' nonzero multiply-adds",
         "at the machine's matmul rate measured with a training step's shapes (batch 100); `of limit` is that time",
         "over the measured one. The evaluation multiplies 1000 rows at a time, faster than batch 100, so a figure",

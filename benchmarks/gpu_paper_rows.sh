@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The paper profile's rows on a lent GPU machine (the workplace's device tool; torch there, no papermill).
-# The first call starts `replication.direct` detached (setsid), so that a following call on the same warm machine
+# The first call starts `replication.plain_engine` detached (setsid), so that a following call on the same warm machine
 # waits on the same run; every call waits up to WAIT seconds, prints where the run stands, and copies the archive
 # of results and logs (no checkpoints) to $OUT once the run has finished.
 # Usage, from the repository root there: bash benchmarks/gpu_paper_rows.sh WAIT [EXPERIMENTS]
@@ -19,11 +19,11 @@ print('torch', torch.__version__, torch.cuda.get_device_name(), '| fused officia
       f('adagrad_official', torch.device('cuda')))"
   cp -r results/paper "$WORK/results"
   date +%s >"$WORK/started"
-  setsid nohup python3 -m replication.direct --profile paper --results "$WORK/results" --runs "$WORK/runs" \
+  setsid nohup python3 -m replication.plain_engine --profile paper --results "$WORK/results" --runs "$WORK/runs" \
     --only "$ONLY" --parallel 1 --device cuda --archive "$WORK/paper.tar.gz" >"$WORK/direct.log" 2>&1 </dev/null &
 fi
 end=$(($(date +%s) + WAIT))
-while [ "$(date +%s)" -lt "$end" ] && [ ! -f "$WORK/paper.tar.gz" ] && pgrep -f replication.direct >/dev/null; do
+while [ "$(date +%s)" -lt "$end" ] && [ ! -f "$WORK/paper.tar.gz" ] && pgrep -f replication.plain_engine >/dev/null; do
   sleep 5
 done
 echo "--- $(($(date +%s) - $(cat "$WORK/started"))) s since the start"

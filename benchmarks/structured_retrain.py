@@ -1,7 +1,7 @@
 """Retrain committed one-mask runs with every training step on the structured path and compare their test NLL.
 
 For each named experiment of the cpu profile, trains its exact recipe with ``Trainer(structured=True)`` (parameters
-held in the sorted layout, see ``replication/model/structured.py``) into ``--runs`` (resumable), evaluates the test
+held in the sorted layout, see ``replication/training/structured.py``) into ``--runs`` (resumable), evaluates the test
 split and compares it with the committed record in ``--results``: the difference and its paired standard error over
 the same test digits. Writes ``--out`` (markdown).
 
@@ -19,10 +19,10 @@ import numpy as np
 import torch
 
 from replication.experiments import load_data, load_plan, metrics_path, per_example_path
+from replication.files import write_text
 from replication.model.made import MADE
 from replication.training.device import keep_freed_memory
 from replication.training.evaluate import log_likelihoods
-from replication.training.files import write_text
 from replication.training.record import read_record
 from replication.training.train import Trainer, sorted_training_pays
 

@@ -1,6 +1,6 @@
 """Command line: ``python -m replication {train,evaluate,sample,complete} ...`` (see ``--help``).
 
-The options of ``train`` are generated from the configuration dataclasses (``replication/config.py``): the same
+The options of ``train`` are generated from the configuration dataclasses (``replication/training/config.py``): the same
 names, defaults and choices as the fields of ``experiments.toml``.
 """
 
@@ -14,18 +14,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .cli import SEED, int_at_least, nonblank, nonblank_path
-from .completions import top_half, write_completions
+from .cli import SEED, exit_status, int_at_least, nonblank, nonblank_path
+from .completions import one_per_class, top_half, write_completions
 from .errors import ConfigError, DataError, ReplicationError
+from .experiment_record import CompletionFigure
 from .figures import save_grid
-from .model.completion import observed_first
+from .files import atomic_path, write_json
+from .model.conditional import observed_first
 from .model.made import MADE
-from .training.config import add_recipe_options, configs_from_recipe, recipe_from_args
+from .training.config import add_recipe_options, check_ensemble, configs_from_recipe, recipe_from_args
 from .training.data import BinaryDataset, load_dataset, registry
 from .training.device import memory_words, usable_bytes
 from .training.evaluate import evaluate_nll, plus_minus
-from .training.files import atomic_path, write_json
-from .training.record import Completions, RunRecord
+from .training.record import RunRecord
 from .training.runs import load_metrics, load_model, train_run
 
 
@@ -126,6 +127,7 @@ def run_data(metrics: RunRecord) -> BinaryDataset:
 def cmd_evaluate(args: argparse.Namespace) -> dict:
     metrics = load_metrics(args.run_dir)
     model = load_model(args.run_dir, args.device, metrics)
+    check_ensemble(model.config, args.test_masks, "--test-masks")
     data = run_data(metrics)
     nll = evaluate_nll(model, data.split(args.split), n_masks=args.test_masks)
     if not math.isfinite(nll.nats):
@@ -171,7 +173,7 @@ def cmd_sample(args: argparse.Namespace) -> None:
     print(f"wrote {args.out}")
 
 
-def cmd_complete(args: argparse.Namespace) -> Completions:
+def cmd_complete(args: argparse.Namespace) -> CompletionFigure:
     metrics = load_metrics(args.run_dir)
     refuse_run_files(args.run_dir, args.out)
     model = load_model(args.run_dir, None, metrics)
@@ -180,6 +182,13 @@ def cmd_complete(args: argparse.Namespace) -> Completions:
     if data.image_shape is None:
         raise ConfigError(f"{data.name} is not a registered image data set; completions need images with a top half")
     observed_first(model, top_half(data.image_shape), args.mask)  # refuses a mask that models the top half late
+    rows = args.k * len(one_per_class(data)[0])
+    need = sampling_bytes(rows, model)
+    if need > usable_bytes(torch.device("cpu")):
+        raise ConfigError(
+            f"-k {args.k} draws {rows} completions, about {need / 2**30:.1f} GiB, but only "
+            f"{memory_words(torch.device('cpu'))}; draw fewer"
+        )
     result = write_completions(model, data, args.out, args.run_dir.name, args.k, args.mask, args.seed)
     print(f"-log p(bottom half | top half) on the test split: {plus_minus(result.nll, result.stderr)} nats; wrote {args.out}")
     return result
@@ -194,16 +203,14 @@ def sampling_bytes(n: int, model: MADE) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        commands = {"train": cmd_train, "evaluate": cmd_evaluate, "sample": cmd_sample, "complete": cmd_complete}
-        commands[args.command](args)
-    except ReplicationError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted; rerun the same command to resume from the last finished epoch", file=sys.stderr)
-        return 130
-    return 0
+    commands = {"train": cmd_train, "evaluate": cmd_evaluate, "sample": cmd_sample, "complete": cmd_complete}
+    resume = "interrupted; rerun the same command to resume from the last finished epoch"
+
+    def run() -> int:
+        commands[args.command](args)  # each returns what it wrote (for callers in Python); the status is 0
+        return 0
+
+    return exit_status(run, interrupted=resume)
 
 
 if __name__ == "__main__":

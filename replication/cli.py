@@ -7,9 +7,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from .errors import ReplicationError
 from .training.config import field_parser, recipe_fields
 
 
@@ -43,3 +45,18 @@ def nonblank(text: str) -> str:
 
 
 SEED = field_parser(recipe_fields()["seed"])  # the one seed rule: that of the recipe's field
+
+
+def exit_status(work: Callable[[], int | None], interrupted: str | None = None) -> int:
+    """Run a command's work: its status (0 when it returns none), or 2 with ``error: ...`` on one line for a
+    :class:`ReplicationError`, or 130 with ``interrupted`` for Ctrl-C when the command says what to do then."""
+    try:
+        return work() or 0
+    except ReplicationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        if interrupted is None:
+            raise
+        print(interrupted, file=sys.stderr)
+        return 130

@@ -9,12 +9,12 @@ import numpy as np
 import torch
 
 from .errors import ConfigError
+from .experiment_record import CompletionFigure
 from .figures import save_completions
-from .model.completion import complete, conditional_log_prob, observed_first
+from .model.conditional import complete, conditional_log_prob, observed_first
 from .model.made import MADE
 from .training.data import BinaryDataset
 from .training.evaluate import plus_minus, standard_error
-from .training.record import Completions
 
 
 def top_half(image_shape: tuple[int, int]) -> torch.Tensor:
@@ -62,7 +62,7 @@ def conditional_nll(model: MADE, data: BinaryDataset, mask: int = 0, batch_size:
 
 def write_completions(
     model: MADE, data: BinaryDataset, path: Path, title: str, draws: int = 5, mask: int = 0, seed: int = 0
-) -> Completions:
+) -> CompletionFigure:
     """Draw ``draws`` completions of one test image per class into ``path``; return the figure's record (its path
     relative to the folder above ``path``'s folder, as the sample grids)."""
     observed = top_half(data.image_shape)
@@ -76,10 +76,10 @@ def write_completions(
         f"-log p(bottom | top) of the true test images: {plus_minus(nll, stderr)} nats (n = {n})",
         labels,
     )  # fmt: skip
-    return Completions(str(path.relative_to(path.parents[1])), nll, stderr, n)
+    return CompletionFigure(str(path.relative_to(path.parents[1])), nll, stderr, n)
 
 
-def caption(completions: Completions) -> str:
+def caption(completions: CompletionFigure) -> str:
     """One line to print beside the figure."""
     return (
         f"Exact completions of the bottom half given the top half. -log p(bottom | top) of the true test images: "

@@ -18,9 +18,9 @@ import pandas as pd
 from .errors import ReplicationError
 from .experiments import Experiment, Plan, finished_metrics, is_complete, load_data, load_plan
 from .figures import plot_masks_curve
+from .files import write_json, write_text
 from .tables import one_mask_twin
 from .training.evaluate import evaluate_nll
-from .training.files import write_json, write_text
 from .training.runs import load_model
 
 FIGURE = Path("figures") / "nll_vs_masks.png"

@@ -1,6 +1,6 @@
 """The one engine core: skip what is finished, lock, run, record a failure. Every front end calls :func:`run_guarded`.
 
-``make replicate`` (each experiment as a papermill notebook), ``replication.direct`` (in-process, for GPU machines)
+``make replicate`` (each experiment as a papermill notebook), ``replication.plain_engine`` (in-process, for GPU machines)
 and the Ray engine (a notebook on a worker) differ only in the work they hand in and in what "finished" means for
 them (the notebook engines also want the executed notebook drawn from today's template).
 """
@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .experiments import UNAVAILABLE, Experiment, data_unavailable
-from .training.files import locked, write_text
+from .files import locked, write_text
 
 
 def lock_file(results: Path, step: str) -> Path:

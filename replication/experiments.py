@@ -25,7 +25,9 @@ import torch
 
 from .completions import completable, write_completions
 from .errors import ConfigError, DataError, ReplicationError
+from .experiment_record import ExperimentRecord, PaperReference
 from .figures import save_grid
+from .files import write_bytes
 from .model.made import MADE
 from .training.config import (
     EvalConfig,
@@ -37,11 +39,10 @@ from .training.config import (
     identity_recipe,
 )
 from .training.data import BinaryDataset, is_local, load_dataset, locate, registry
-from .training.files import write_bytes
-from .training.record import PaperReference, RunRecord, read_record, write_record
+from .training.record import RunRecord, read_record, write_record
 from .training.runs import PER_EXAMPLE, train_run
 
-INFO_FIELDS = {"profiles", "dataset", "paper", "architecture", "note", "seeds", "varies"}
+INFO_FIELDS = {"profiles", "dataset", "paper", "architecture", "note", "seeds", "varies", "long_run"}
 SEED_RUN = re.compile(r"^(?P<row>.+)-seed(?P<seed>\d+)$")
 UNAVAILABLE = "not run: data not available offline"
 
@@ -59,6 +60,7 @@ class Experiment:
     profiles: tuple[str, ...]
     subset: int | None = None  # rows per split (smoke profile)
     row: str = ""  # the plan entry this run belongs to: ``name`` for its first seed, ``ROW-seedN`` for the others
+    long_run: bool = False  # days on this project's CPUs: `make replicate` starts it only when ONLY names it
 
     def __post_init__(self) -> None:
         if not self.row:
@@ -147,6 +149,7 @@ class Plan:
                 name=row if i == 0 else f"{row}-seed{seed}", dataset=entry["dataset"], paper=entry["paper"],
                 architecture=entry["architecture"], note=entry.get("note", ""), recipe={**recipe, "seed": seed},
                 profiles=tuple(entry["profiles"]), subset=settings.get("subset"), row=row,
+                long_run=entry.get("long_run", False) is True and profile != "smoke",
             ))  # fmt: skip
         return runs
 
@@ -215,6 +218,8 @@ def check_entry(plan: Plan, name: str, entry: dict[str, Any]) -> None:
         raise ConfigError(
             f"{where}: paper {entry['paper']!r} is not a reference of [paper] (mnist.ROW or uci.SET.VARIANT)"
         ) from None
+    if not isinstance(entry.get("long_run", False), bool):
+        raise ConfigError(f"{where}: long_run must be true or false, got {entry['long_run']!r}")
     if entry["architecture"] not in ("paper", "reduced", "assumed"):
         raise ConfigError(f"{where}: architecture must be paper, reduced or assumed, got {entry['architecture']!r}")
     profiles = entry["profiles"]
@@ -265,14 +270,14 @@ def per_example_path(results_dir: str | Path, name: str) -> Path:
     return Path(results_dir) / "per_example" / f"{name}.npy"
 
 
-def finished_metrics(experiment: Experiment, results_dir: str | Path) -> RunRecord | None:
+def finished_metrics(experiment: Experiment, results_dir: str | Path) -> ExperimentRecord | None:
     """The record of this experiment (same data and recipe) in ``results_dir``, or None; a run that stopped at a
     lower epoch cap than the recipe's is not finished (raising the cap continues it). An unreadable or malformed
     record is an error naming the file, never a silently missing result."""
     path = metrics_path(results_dir, experiment.name)
     if not path.exists():
         return None
-    record = read_record(path)
+    record = read_record(path, ExperimentRecord)
     if record.identity != experiment.identity():
         return None
     capped_below = not record.stopped_early and record.epochs < experiment.recipe["max_epochs"]
@@ -296,33 +301,43 @@ def run_experiment(
     runs_dir: str | Path = "runs",
     device: str | None = None,
     progress: bool = True,
-) -> RunRecord:
-    """Train (or resume, or skip when finished) one experiment and write its record and samples."""
-    plan = load_plan()
-    experiment = plan.experiment(name, profile)
-    results_dir = Path(results_dir)
+) -> ExperimentRecord:
+    """Train (or resume, or skip when finished) one experiment, draw its figures and write its record."""
+    experiment, results_dir = load_plan().experiment(name, profile), Path(results_dir)
     finished = finished_metrics(experiment, results_dir)
     if finished is not None:
         print(f"{name}: finished results found in {metrics_path(results_dir, name)}; skipping")
         return finished
     data = load_data(experiment)
-    model_config, train_config, eval_config = experiment.configs(data.dim)
     run_dir = experiment.run_dir(runs_dir, profile)
-    model, record = train_run(run_dir, data, model_config, train_config, eval_config, device, progress)
-    row, paper_nll = plan.reference(experiment.paper)
+    model, run = train_run(run_dir, data, *experiment.configs(data.dim), device, progress)
+    figures = draw_run_figures(model, data, results_dir, name)
+    return record_experiment(experiment, profile, run, figures, run_dir, results_dir)
+
+
+def draw_run_figures(model: MADE, data: BinaryDataset, results_dir: Path, name: str) -> dict[str, Any]:
+    """The trained model's sample grid (image data) and completions of test digits (when its mask 0 models the top
+    half first), as the record's ``samples`` and ``completions``."""
     samples = write_samples(model, data, results_dir / "samples" / f"{name}.png", name) if data.image_shape else None
     completions = (
         write_completions(model, data, results_dir / "figures" / f"completions_{name}.png", name)
         if completable(model, data)
         else None
     )
-    record = record.replace(
-        name=name, profile=profile, identity=experiment.identity(), architecture=experiment.architecture,
-        note=experiment.note, paper=PaperReference(experiment.paper, row, paper_nll), split="test", samples=samples,
-        completions=completions,
+    return {"samples": samples, "completions": completions}
+
+
+def record_experiment(
+    experiment: Experiment, profile: str, run: RunRecord, figures: dict[str, Any], run_dir: Path, results_dir: Path
+) -> ExperimentRecord:
+    """Write the experiment's per-example test NLLs and, last (it marks the experiment as finished), its record."""
+    row, paper_nll = load_plan().reference(experiment.paper)
+    record = ExperimentRecord.of(
+        run, name=experiment.name, profile=profile, identity=experiment.identity(), architecture=experiment.architecture,
+        note=experiment.note, paper=PaperReference(experiment.paper, row, paper_nll), split="test", **figures,
     )  # fmt: skip
-    write_bytes(per_example_path(results_dir, name), (run_dir / PER_EXAMPLE).read_bytes())
-    write_record(record, metrics_path(results_dir, name))  # last: it marks the experiment as finished
+    write_bytes(per_example_path(results_dir, experiment.name), (run_dir / PER_EXAMPLE).read_bytes())
+    write_record(record, metrics_path(results_dir, experiment.name))
     return record
 
 

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .training.files import save_figure
-from .training.record import RunRecord
+from .experiment_record import ExperimentRecord
+from .files import save_figure
 
 
 def png(figure: Figure, dpi: int = 100) -> bytes:
@@ -83,7 +83,7 @@ def plot_masks_curve(
     return save_figure(fig, path, dpi=120, bbox_inches="tight")
 
 
-def plot_history(metrics: RunRecord) -> Figure:
+def plot_history(metrics: ExperimentRecord) -> Figure:
     """Training and validation NLL per epoch (a matplotlib Figure, for notebooks)."""
     history = pd.DataFrame(metrics.history)
     fig = Figure(figsize=(6, 3.5))
@@ -125,7 +125,7 @@ def plot_vs_paper(frame: pd.DataFrame, path: Path, title: str) -> Path:
     return save_figure(fig, path, dpi=120, bbox_inches="tight")
 
 
-def plot_histories(runs: list[RunRecord], path: Path, title: str) -> Path:
+def plot_histories(runs: list[ExperimentRecord], path: Path, title: str) -> Path:
     """Validation NLL per epoch of several finished runs (their ``metrics``), each best epoch marked."""
     fig = Figure(figsize=(7, 4.5))
     ax = fig.subplots()

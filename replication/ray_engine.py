@@ -19,10 +19,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .cli import int_at_least, nonblank_path
-from .errors import ReplicationError
+from .cli import exit_status, int_at_least, nonblank_path
 from .experiments import check_plan, data_unavailable, is_complete, load_plan
-from .training.files import write_bytes, write_text
+from .files import write_bytes, write_text
 
 RESULT_FILES = ("metrics/{name}.json", "per_example/{name}.npy", "samples/{name}.png", "notebooks/{name}.ipynb",
                 "failed/{name}.txt")  # fmt: skip
@@ -125,11 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     args.only = [n for n in args.only.split(",") if n]
-    try:
-        return submit(args)
-    except ReplicationError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return exit_status(lambda: submit(args))
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import os
 import sys
 import time
@@ -22,13 +23,13 @@ from functools import partial
 from pathlib import Path
 
 from . import curve, summary
-from .cli import nonblank_path
+from .cli import exit_status, nonblank_path
 from .engine import lock_file, run_guarded, unavailable
 from .errors import ReplicationError
 from .experiments import Experiment, check_plan, data_unavailable, finished_metrics, is_complete, load_plan
-from .standing import standing, standing_table
+from .files import atomic_path, locked
+from .progress import standing, standing_table
 from .tables import AGREES_WITHIN, TABLES, compare_table, to_markdown
-from .training.files import atomic_path, locked
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -47,6 +48,7 @@ def execute(notebook: str, output: Path, parameters: dict) -> None:
             papermill.execute_notebook(
                 str(NOTEBOOKS / notebook), str(tmp), parameters=parameters, progress_bar=False, log_output=True,
                 cwd=str(NOTEBOOKS), kernel_name="python3",
+                extra_arguments=["--IPKernelApp.log_level=ERROR"],  # not its warning about TCP on the local machine
             )  # fmt: skip
         except Exception:
             if tmp.is_file():  # the executed notebook, complete up to the failing cell: the record of the failure
@@ -90,14 +92,24 @@ def experiment_done(experiment: Experiment, results: Path) -> bool:
     return is_complete(experiment, results) and notebook_current(results, experiment.name, "experiment.ipynb")
 
 
-def pending(profile: str, results: Path, names: list[str]) -> list[Experiment]:
-    """The experiments of the request that ``make replicate`` has to run or redraw (one process decides for all)."""
-    return [e for e in check_plan(profile, names, check_data=False) if not experiment_done(e, results) and not unavailable(e)]
+def pending(profile: str, results: Path, names: list[str], long_runs: bool = False) -> list[Experiment]:
+    """The experiments of the request that ``make replicate`` has to run or redraw (one process decides for all); a
+    long run only when ``names`` names it (or ``long_runs``)."""
+    chosen = [e for e in check_plan(profile, names, check_data=False) if not experiment_done(e, results) and not unavailable(e)]
+    return [e for e in chosen if long_runs or e.name in names or not e.long_run]
+
+
+def long_runs_left(profile: str, results: Path, names: list[str]) -> list[Experiment]:
+    """The unfinished long runs that ``pending`` leaves out of this request."""
+    left_out = {e.name for e in pending(profile, results, names, long_runs=True)} - {
+        e.name for e in pending(profile, results, names)
+    }
+    return [e for e in check_plan(profile, names, check_data=False) if e.name in left_out]
 
 
 def run_progress(profile: str, results: Path, runs: Path, names: list[str]) -> int:
     """Print where every pending experiment stands (its run folder is only read)."""
-    rows = [standing(e, runs, profile) for e in pending(profile, results, names)]
+    rows = [standing(e, runs, profile) for e in pending(profile, results, names, long_runs=True)]
     if not rows:
         print(f"nothing pending in profile {profile} (results in {results})")
         return 0
@@ -131,6 +143,17 @@ def run_curve(profile: str, results: Path, runs: Path) -> int:
     return 0
 
 
+def unix_time(text: str) -> float:
+    """An argparse type: a finite UNIX time, not in the future."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0 or value > time.time() + 60:
+        raise argparse.ArgumentTypeError(f"must be a UNIX time in the past (seconds since 1970), got {text!r}")
+    return value
+
+
 def run_summary(profile: str, results: Path, started: float | None) -> int:
     """Write the tables and READMEs unless nothing they are drawn from has changed; print the tables. An unreadable
     finished record stops it with the record's path (a seed is never silently left out of the tables)."""
@@ -138,7 +161,7 @@ def run_summary(profile: str, results: Path, started: float | None) -> int:
         finished_metrics(experiment, results)
     with locked(lock_file(results, "summary"), f"the summary of {results}", wait=True):
         notebook = results / "notebooks" / "summary.ipynb"
-        if drawn_from_current_template(notebook, "summary.ipynb") and summary.is_current(results, profile):
+        if drawn_from_current_template(notebook, "summary.ipynb") and summary.readme_is_current(results, profile):
             print("[skip] summary: nothing new since it was written")
         else:
             wall = time.time() - started if started else None
@@ -180,11 +203,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="comma-separated experiment names (check, list, pending, progress)")
     parser.add_argument("--results", type=nonblank_path, default=Path("results"))
     parser.add_argument("--runs", type=nonblank_path, default=Path("runs"))
-    parser.add_argument("--started", type=float, default=None, help="UNIX time the replication started (summary)")
+    parser.add_argument("--started", type=unix_time, default=None, help="UNIX time the replication started (summary)")
     parser.add_argument("--against", type=nonblank_path, default=Path("results"), help="reference results folder (compare)")
     args = parser.parse_args(argv)
     only = [n for n in args.only.split(",") if n]
-    try:
+
+    def dispatch() -> int | None:
         if args.command == "check":
             experiments = [e for e in check_plan(args.profile, only) if not data_unavailable(e)]
             print(f"profile {args.profile}: {len(experiments)} experiment(s) with their data at hand: "
@@ -193,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
             print("\n".join(e.name for e in check_plan(args.profile, only, check_data=False)))  # `check` did the data
         elif args.command == "pending":
             print("\n".join(e.name for e in pending(args.profile, args.results, only)))
+            for e in long_runs_left(args.profile, args.results, only):
+                print(f"[not started] {e.name}: a long run (days on CPU); start it with `make replicate "
+                      f"PROFILE={args.profile} ONLY={e.name}` (resumable)", file=sys.stderr)  # fmt: skip
         elif args.command == "progress":
             return run_progress(args.profile, args.results, args.runs, only)
         elif args.command == "run":
@@ -205,10 +232,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_compare(args.profile, args.results, args.against)
         else:
             return run_summary(args.profile, args.results, args.started)
-    except ReplicationError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+
+    return exit_status(dispatch)
 
 
 if __name__ == "__main__":

@@ -16,8 +16,8 @@ import pandas as pd
 from .errors import ReplicationError
 from .experiments import finished_metrics, load_plan, metrics_path
 from .figures import plot_histories, plot_trained_masks, plot_vs_paper
+from .files import write_text
 from .tables import TABLES, all_tables, save_table, to_markdown
-from .training.files import write_text
 
 README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
 DIGEST = re.compile(r"<!-- summary inputs: ([0-9a-f]{64}) -->")
@@ -41,7 +41,7 @@ def inputs_digest(results_dir: str | Path, profile: str) -> str:
     return digest.hexdigest()
 
 
-def is_current(results_dir: str | Path, profile: str) -> bool:
+def readme_is_current(results_dir: str | Path, profile: str) -> bool:
     """Whether ``results_dir/README.md`` was written from exactly the current inputs."""
     readme = Path(results_dir) / "README.md"
     found = DIGEST.search(readme.read_text()) if readme.is_file() else None

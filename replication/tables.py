@@ -9,9 +9,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .experiment_record import ExperimentRecord
 from .experiments import UNAVAILABLE, Experiment, Plan, data_unavailable, finished_metrics, load_plan, per_example_path
-from .training.files import write_text
-from .training.record import RunRecord
+from .files import write_text
+from .model.config import single_mask
 
 # written as results/<name>.csv and .md
 TABLES = ("nll_mnist", "nll_uci", "ensemble_gain", "variations", "official_trainer", "trained_masks", "cost")
@@ -102,7 +103,7 @@ def nll_table(results_dir: str | Path, profile: str, family: str) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
-def stop_reason(metrics: RunRecord) -> str:
+def stop_reason(metrics: ExperimentRecord) -> str:
     """Why training ended: the look-ahead ran out, or the recipe's epoch cap cut it short."""
     if metrics.stopped_early:
         return "early stopping"
@@ -142,7 +143,7 @@ def one_mask_twin(experiment: Experiment, candidates: list[Experiment]) -> Exper
 
     for other in candidates:
         r = other.recipe
-        one_fixed_mask = r["num_masks"] == 1 and not (r["order_agnostic"] or r["connectivity_agnostic"])
+        one_fixed_mask = single_mask(r["num_masks"]) and not (r["order_agnostic"] or r["connectivity_agnostic"])
         if one_fixed_mask and random_order(r) == random_order(experiment.recipe) and same_network(other):
             return other
     return None
@@ -192,7 +193,7 @@ def ensemble_gain_table(results_dir: str | Path, profile: str) -> pd.DataFrame:
     experiments = plan.for_profile(profile)
     rows = []
     for experiment in plan.rows(profile):
-        if experiment.recipe["num_masks"] == 1:
+        if single_mask(experiment.recipe["num_masks"]):
             continue
         twin = one_mask_twin(experiment, experiments)
         pairs = seed_pairs(plan, experiment, twin, profile, results_dir) if twin is not None else []
@@ -297,7 +298,7 @@ def trained_masks_table(results_dir: str | Path, profile: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def experiment_summary(metrics: RunRecord) -> pd.DataFrame:
+def experiment_summary(metrics: ExperimentRecord) -> pd.DataFrame:
     """One experiment's result next to the paper's number (for its notebook)."""
     ours, paper = metrics.test_nll.nats, metrics.paper.nll
     units = load_plan().reference_units(metrics.paper.key)

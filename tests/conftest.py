@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 import itertools
-import os
-from pathlib import Path
 
 import pytest
 import torch
 
 from replication.model.made import MADE, MADEConfig
-
-# Real data: $MADE_DATA_DIR as CI sets it, else the workplace's ../shared/data beside the checkout.
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-if not os.environ.get("MADE_DATA_DIR") and SHARED_DATA.is_dir():
-    os.environ["MADE_DATA_DIR"] = str(SHARED_DATA)
 
 # (name, config overrides): every variant, 1 and 3 hidden layers, with and without direct links.
 VARIANTS = {
@@ -40,7 +33,7 @@ def make_model(input_dim: int = 8, seed: int = 3, dtype: torch.dtype = torch.flo
     with torch.no_grad():
         for p in model.parameters():
             p.add_(0.3 * torch.randn(p.shape, generator=gen, dtype=dtype))
-        for layer in model.masked_layers if model.fixed else []:  # a fixed mask's removed weights stay zero
+        for layer in model.masked_layers if model.single_mask else []:  # a fixed mask's removed weights stay zero
             layer.weight.mul_(layer.fixed_mask)
     return model
 

@@ -42,7 +42,7 @@ def test_flop_count_of_a_training_step():
 def test_the_structured_path_computes_every_kept_connection_and_little_more():
     """The structural limit counts the masks' nonzeros; the structured path computes at least those (else it would
     drop connections) and at most the bands' worth more: half a block per block, ``dense / (2 * BLOCKS)``."""
-    from replication.model.structured import BLOCKS, StructuredMADE
+    from replication.training.structured import BLOCKS, StructuredMADE
 
     hidden = [300]
     kept = bench.structural_multiply_adds(hidden, masks=4)

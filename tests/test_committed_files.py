@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 from replication.experiments import load_plan
-from replication.training.progress import worth_a_line
+from replication.training.console import worth_a_line
 
 ROOT = Path(__file__).resolve().parents[1]
 # An absolute path: this checkout's own location, or a path under the usual top-level folders of a machine.

@@ -10,7 +10,7 @@ from conftest import all_binary, make_model
 from replication.__main__ import main
 from replication.completions import completable, one_per_class, top_half, write_completions
 from replication.errors import ConfigError
-from replication.model.completion import complete, conditional_log_prob
+from replication.model.conditional import complete, conditional_log_prob
 from replication.training.data import BinaryDataset, load_dataset, registry
 
 D, GIVEN, N = 7, 3, 100_000

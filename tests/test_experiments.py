@@ -10,17 +10,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import fake_metrics
 
+from conftest import fake_metrics
 from replication.curve import masks_curve
 from replication.errors import DataError, ReplicationError
+from replication.experiment_record import ExperimentRecord
 from replication.experiments import Experiment, check_plan, finished_metrics, load_data, load_plan, parse_plan
+from replication.files import write_json, write_text
 from replication.model.made import MADE
 from replication.replicate import main as replicate_main
 from replication.summary import results_readme
 from replication.tables import TABLES, cost_table, ensemble_gain_table, nll_table, one_mask_twin, verdict
 from replication.training.data import BinaryDataset
-from replication.training.files import write_json, write_text
 from replication.training.record import write_record
 from replication.training.runs import train_run
 from replication.training.train import Trainer
@@ -261,7 +262,8 @@ def test_a_raised_epoch_cap_continues_the_run_in_place(tmp_path):
     assert capped.run_dir(tmp_path, "smoke") == raised.run_dir(tmp_path, "smoke") != other.run_dir(tmp_path, "smoke")
     data = load_data(base)
     _, first = train_run(capped.run_dir(tmp_path, "smoke"), data, *capped.configs(data.dim), progress=False)
-    write_record(first.replace(identity=capped.identity()), tmp_path / "results" / "metrics" / "uci_dna_single.json")
+    record = ExperimentRecord.of(first, identity=capped.identity())
+    write_record(record, tmp_path / "results" / "metrics" / "uci_dna_single.json")
     assert finished_metrics(capped, tmp_path / "results") is not None
     assert finished_metrics(raised, tmp_path / "results") is None  # stopped at a lower cap than the recipe's: not finished
     _, second = train_run(raised.run_dir(tmp_path, "smoke"), data, *raised.configs(data.dim), progress=False)
@@ -370,3 +372,15 @@ def test_the_results_readme_shows_pictures_and_notebooks_of_finished_runs_only(t
     assert f"samples/{finished.name}.png" in text and f"notebooks/{finished.name}.ipynb" in text
     assert f"samples/{stale.name}.png" not in text and f"notebooks/{stale.name}.ipynb" not in text
     assert "notebooks/summary.ipynb" in text  # notebooks of no single experiment are always listed
+
+
+def test_make_replicate_starts_a_long_run_only_when_only_names_it(tmp_path, capsys):
+    from replication.replicate import long_runs_left, pending
+
+    long_runs = {e.name for e in PLAN.for_profile("cpu") if e.long_run}
+    assert "mnist_1x500_32masks_paper_recipe" in long_runs
+    assert long_runs.isdisjoint(e.name for e in pending("cpu", tmp_path, []))  # an empty results folder
+    assert {e.name for e in long_runs_left("cpu", tmp_path, [])} == long_runs
+    named = ["mnist_1x500_32masks_paper_recipe"]
+    assert [e.name for e in pending("cpu", tmp_path, named)] == named
+    assert not any(e.long_run for e in PLAN.for_profile("smoke"))  # the smoke profile runs every notebook

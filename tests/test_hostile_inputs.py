@@ -444,7 +444,7 @@ def test_a_process_waiting_for_a_lock_says_which_and_who_holds_it(tmp_path):
     lock = tmp_path / "results" / ".locks" / "uci_dna_masks.lock"
     lock.parent.mkdir(parents=True)
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from replication.training.files import locked\n"
+        [sys.executable, "-c", "import sys, time; from replication.files import locked\n"
          "with locked(sys.argv[1], 'a test', wait=False):\n    print('held', flush=True); time.sleep(60)", str(lock)],
         cwd=ROOT, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -513,7 +513,7 @@ def test_every_file_of_a_run_on_a_full_disk_is_one_line_naming_it(what, tmp_path
     import shutil
     from collections import namedtuple
 
-    from replication.training import files
+    from replication import files
 
     real_replace = os.replace
 
@@ -536,8 +536,9 @@ def test_data_beyond_the_address_space_limit_is_refused_naming_the_limit(tmp_pat
     one_line_error(done, str(big), "ulimit -v", "GiB")
 
 
-def test_a_model_beyond_the_address_space_limit_is_refused_naming_the_weights(tmp_path, data):
-    args = ["train", "--dataset", str(data), "--out", str(tmp_path / "run"), "--hidden-sizes", "400000", "--no-progress"]
+def test_a_model_beyond_the_address_space_limit_is_refused_naming_the_weights(tmp_path):
+    wide = npz(tmp_path / "wide.npz", dim=50)  # 101 weights a hidden unit, 6 copies each: more than its activations
+    args = ["train", "--dataset", str(wide), "--out", str(tmp_path / "run"), "--hidden-sizes", "400000", "--no-progress"]
     done = limited_cli(args, address_space_mib=200)
     one_line_error(done, "the weights of hidden_sizes [400000]", "ulimit -v")
 
@@ -573,7 +574,7 @@ def test_every_seed_and_path_is_checked_before_any_work(args, option, tmp_path, 
     assert sorted(p.name for p in Path.cwd().iterdir()) == before and not (tmp_path / "g.png").exists()
 
 
-@pytest.mark.parametrize("engine", ["replication.replicate", "replication.direct"])
+@pytest.mark.parametrize("engine", ["replication.replicate", "replication.plain_engine"])
 def test_the_engines_refuse_an_empty_results_folder(engine):
     command = [sys.executable, "-m", engine, *(["pending"] if engine.endswith("replicate") else []), "--results", ""]
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
@@ -624,3 +625,51 @@ def test_a_data_file_without_the_schema_names_the_arrays_it_holds(tmp_path, caps
     np.savez(tmp_path / "odd.npz", pixels=np.zeros((3, 4), dtype=np.uint8), labels=np.zeros(3))
     refused(["train", "--dataset", str(tmp_path / "odd.npz"), "--out", str(tmp_path / "run"), *QUICK], capsys,
             "has no 'train_data' (it holds: labels, pixels)")  # fmt: skip
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-5", "99999999999", "yesterday"])
+def test_the_summary_refuses_a_start_time_that_is_not_a_past_unix_time(value, tmp_path):
+    done = subprocess.run([sys.executable, "-m", "replication.replicate", "summary", "--results", str(tmp_path),
+                           "--started", value], capture_output=True, text=True, cwd=ROOT)  # fmt: skip
+    assert done.returncode == 2 and "--started: must be a UNIX time in the past" in done.stderr
+
+
+@pytest.mark.parametrize("run_dir, message", [("missing", "does not exist"), ("a_file", "is a file, not a run folder")])
+def test_evaluate_says_what_a_path_that_is_not_a_run_folder_is(run_dir, message, tmp_path, capsys):
+    (tmp_path / "a_file").write_text("x")
+    refused(["evaluate", str(tmp_path / run_dir)], capsys, message)
+
+
+def test_an_ensemble_larger_than_the_masks_is_refused_before_any_work(tmp_path, trained, data, capsys):
+    out = tmp_path / "run2"
+    refused(["train", "--dataset", str(data), "--out", str(out), *QUICK, "--num-masks", "4", "--test-masks", "5"], capsys,
+            "test_masks must be at most the 4 mask(s)")  # fmt: skip
+    refused(["train", "--dataset", str(data), "--out", str(out), *QUICK, "--num-masks", "0", "--test-masks", str(10**11)],
+            capsys, "test_masks must be at most 10000")  # fmt: skip
+    refused(["evaluate", str(trained), "--test-masks", "2"], capsys, "--test-masks must be at most the 1 mask(s)")
+    assert not out.exists()
+
+
+def test_completions_check_memory_before_drawing(tmp_path, capsys):
+    quick = ["--dataset", "binarized_mnist", "--hidden-sizes", "8", "--max-epochs", "1", "--no-progress"]
+    assert main(["train", *quick, "--out", str(tmp_path / "raster")]) == 0
+    capsys.readouterr()
+    refused(["complete", str(tmp_path / "raster"), "--out", str(tmp_path / "c.png"), "-k", str(10**13)], capsys, "-k", "GiB")
+    assert not (tmp_path / "c.png").exists()
+
+
+def test_a_complex_valued_data_file_is_refused(tmp_path, capsys):
+    splits = {f"{s}_data": np.ones((5, 4), dtype=np.complex64) for s in ("train", "valid", "test")}
+    np.savez(tmp_path / "complex.npz", **splits)
+    refused(["train", "--dataset", str(tmp_path / "complex.npz"), "--out", str(tmp_path / "run"), *QUICK], capsys,
+            "must hold real numbers")  # fmt: skip
+
+
+def test_loading_mnist_under_an_address_space_limit_refuses_or_succeeds_never_a_traceback(tmp_path):
+    """Between "refused by the check" and "enough": every limit ends in one of the two (the cases a user met)."""
+    for extra in (80, 200, 350):
+        done = limited_cli(["train", "--dataset", "binarized_mnist", "--hidden-sizes", "8", "--max-epochs", "1",
+                            "--no-progress", "--out", str(tmp_path / f"run{extra}")], address_space_mib=extra)  # fmt: skip
+        assert done.returncode in (0, 2) and "Traceback" not in done.stderr, (extra, done.stderr[-600:])
+        if done.returncode == 2:
+            one_line_error(done, "ulimit -v")

@@ -9,9 +9,9 @@ import torch
 from conftest import VARIANTS, make_model, masks_to_check
 
 from replication.model.made import MADE, MADEConfig
-from replication.model.structured import BLOCKS, StructuredMADE
 from replication.training import evaluate
 from replication.training.evaluate import evaluate_nll, structured_pays
+from replication.training.structured import BLOCKS, StructuredMADE
 
 
 @pytest.mark.parametrize("name", sorted(VARIANTS))
@@ -82,8 +82,8 @@ def test_the_dense_path_gives_the_per_batch_ensemble():
 # ---------------------------------------------------------------------------------------------- training path
 def train_both_paths(model_a: MADE, model_b: MADE, optimizer: str, x: torch.Tensor, steps: int = 5):
     """``steps`` optimizer steps of each model on ``x``, cycling masks: ``model_a`` dense, ``model_b`` structured."""
-    from replication.model.structured import structured_training
     from replication.training.optimizers import make_optimizer
+    from replication.training.structured import structured_training
 
     opt_a = make_optimizer(model_a.parameters(), optimizer, 0.01, 0.0)
     opt_b = make_optimizer(model_b.parameters(), optimizer, 0.01, 0.0)
@@ -121,7 +121,7 @@ def test_structured_training_steps_equal_the_dense_ones(name, optimizer):
 
 @pytest.mark.parametrize("seed", range(3))
 def test_structured_gradients_equal_the_dense_ones_for_random_shapes(seed):
-    from replication.model.structured import GatheredTraining
+    from replication.training.structured import GatheredTraining
 
     gen = torch.Generator().manual_seed(seed)
     dim = int(torch.randint(3, 50, (1,), generator=gen))
@@ -140,8 +140,8 @@ def test_structured_gradients_equal_the_dense_ones_for_random_shapes(seed):
 def test_sorted_training_leaves_the_model_layout_and_its_masks():
     """Outside the context the parameters are in the model's layout: masked-out weights exactly zero, the fixed masks
     back in place, the autoregressive property intact (the output for input d does not move with inputs d..D)."""
-    from replication.model.structured import SortedTraining
     from replication.training.optimizers import make_optimizer
+    from replication.training.structured import SortedTraining
 
     model = make_model(9, dtype=torch.float32, hidden_sizes=[30, 20], num_masks=1, random_ordering=True)
     masks = [layer.fixed_mask.clone() for layer in model.masked_layers]
@@ -172,8 +172,8 @@ def test_sorted_training_reuses_one_gradient_buffer_per_weight_and_accumulates_l
     """Inside one stretch each weight's gradient is the same buffer step after step (its zeros off the tiles are
     written once); a second backward before ``zero_grad`` accumulates into it; after the stretch the gradients are
     back in the model's layout. Parameters and gradients equal the dense path's in float64."""
-    from replication.model.structured import SortedTraining
     from replication.training.optimizers import make_optimizer
+    from replication.training.structured import SortedTraining
 
     a, b = (make_model(11, dtype=torch.float64, hidden_sizes=[30, 20], num_masks=1, random_ordering=True) for _ in range(2))
     opt_a, opt_b = (make_optimizer(m.parameters(), "adagrad", 0.05, 0.0) for m in (a, b))

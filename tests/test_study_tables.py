@@ -11,9 +11,9 @@ from conftest import fake_metrics
 import replication
 from replication.errors import ConfigError
 from replication.experiments import load_plan, parse_plan
+from replication.files import write_json
 from replication.summary import write_summary
 from replication.tables import all_tables, official_trainer_table, to_markdown, trained_masks_table, variations_table
-from replication.training.files import write_json
 
 PLAN = load_plan()
 

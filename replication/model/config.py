@@ -1,80 +1,30 @@
-"""The configuration of a MADE, and the field rules every configuration of the project uses.
+"""The configuration of a MADE: its architecture, its masks and their schedule, its initialisation and seed.
 
-A field is declared with :func:`option` (its default, help and rules); :class:`Validated` checks every field after
-``__init__`` and raises :class:`~replication.errors.ConfigError` naming the field. The training and evaluation
-configurations and the flat recipe built from all three are in ``replication/training/config.py``.
+Fields follow the project's rules (``replication/fields.py``); the training and evaluation configurations and the
+flat recipe built from all three are in ``replication/training/config.py``.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import Field, dataclass, field, fields
-from typing import Any
+from dataclasses import dataclass, field
 
 from ..errors import ConfigError
+from ..fields import Validated, option
 from .layers import ACTIVATIONS
 
 INITS = ("default", "orthogonal")
-MASK_SCHEDULES = ("cycled", "official")
 
 
-def option(default: Any, help: str, **rules: Any) -> Any:
-    """A configuration field: its default, help text and rules (``choices``, ``minimum``, ``below``, ``positive``).
+def single_mask(num_masks: int) -> bool:
+    """Whether ``num_masks`` means one mask for good (0 means a new mask for every minibatch).
 
-    A field added after results were recorded declares ``absent``: the value that does what runs did before the
-    field existed (usually its default). Runs with that value keep their identity (see :func:`identity_recipe`).
+    >>> single_mask(1), single_mask(32), single_mask(0)
+    (True, False, False)
     """
-    if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata={"help": help, **rules})
-    return field(default=default, metadata={"help": help, **rules})
+    return num_masks == 1
 
 
-def check_field(f: Field, value: Any) -> None:
-    """Raise :class:`ConfigError` unless ``value`` has the field's type and obeys its rules."""
-    rules, kind = f.metadata, str(f.type)
-    if kind == "bool":
-        ok = isinstance(value, bool)
-    elif kind == "int":
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif kind == "float":
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    elif kind == "str":
-        ok = isinstance(value, str)
-    else:  # list[int]: hidden layer sizes
-        ok = isinstance(value, list) and bool(value) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-    numbers = value if isinstance(value, list) else [value]
-    if ok and "choices" in rules:
-        ok = value in rules["choices"]
-    if ok and "minimum" in rules:
-        ok = all(v >= rules["minimum"] for v in numbers)
-    if ok and "below" in rules:
-        ok = all(v < rules["below"] for v in numbers)
-    if ok and rules.get("positive"):
-        ok = all(v > 0 for v in numbers)
-    if not ok:
-        raise ConfigError(f"{f.name} must be {describe(f)}, got {value!r}")
-
-
-def describe(f: Field) -> str:
-    """What a field accepts, in words (for error messages)."""
-    rules, kind = f.metadata, str(f.type)
-    if "choices" in rules:
-        return "one of " + ", ".join(rules["choices"])
-    noun = {"bool": "true or false", "int": "an integer", "float": "a finite number", "str": "a string"}.get(
-        kind, "a non-empty list of integers"
-    )
-    bounds = [f">= {rules['minimum']}"] if "minimum" in rules else []
-    bounds += [f"< {rules['below']}"] if "below" in rules else []
-    bounds += ["> 0"] if rules.get("positive") else []
-    return noun + (" " + " and ".join(bounds) if bounds else "")
-
-
-class Validated:
-    """Checks every field of a configuration dataclass against its rules after ``__init__``."""
-
-    def __post_init__(self) -> None:
-        for f in fields(self):
-            check_field(f, getattr(self, f.name))
+MASK_SCHEDULES = ("cycled", "official")
 
 
 @dataclass
@@ -99,6 +49,10 @@ class MADEConfig(Validated):
         choices=MASK_SCHEDULES,
         absent="cycled",
     )
+
+    @property
+    def single_mask(self) -> bool:
+        return single_mask(self.num_masks)
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -7,7 +7,6 @@ import torch.nn.functional as F
 from torch import nn
 
 ACTIVATIONS = {"relu": F.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid}  # the hidden activations a recipe can name
-ACTIVATIONS_IN_PLACE = {"relu": torch.relu_, "tanh": torch.tanh_, "sigmoid": torch.sigmoid_}  # for inference
 
 
 class MaskedLinear(nn.Linear):
@@ -28,7 +27,7 @@ class MaskedLinear(nn.Linear):
         self.weight.register_post_accumulate_grad_hook(self._mask_gradient)
 
     def _mask_gradient(self, weight: torch.Tensor) -> None:
-        if self.fixed_mask is not None:  # None while a structured path, whose gradients are zero off the mask, trains
+        if self.fixed_mask is not None:  # None while the mask is set aside by code that keeps the zeros itself
             weight.grad.mul_(self.fixed_mask)
 
     def masked_weight(self, mask: torch.Tensor | None) -> torch.Tensor:

@@ -6,7 +6,7 @@ The whole forward pass is :meth:`MADE.forward`: masked hidden layers, then the o
     h^0 = x,   h^l = act(b^l + (W^l * M^l) h^{l-1}),   logits = c + (V * M^V) h^L + (A * M^A) x
 
 Output ``d`` is the logit of ``p(x_d = 1 | x_{<d})`` in the ordering of the mask named in the call: the model
-holds no "current" mask; its :class:`~replication.masks.MaskSet` turns a mask index into masks.
+holds no "current" mask; its :class:`~replication.model.masks.MaskSet` turns a mask index into masks.
 """
 
 from __future__ import annotations
@@ -27,8 +27,29 @@ from .sampling import sample
 __all__ = ["MADE", "MADEConfig"]
 
 
+def average_probabilities(log_probs: torch.Tensor) -> torch.Tensor:
+    """``log mean_k exp(log_probs[k])``: the log-likelihood of an ensemble from its masks' log-likelihoods (stacked
+    on the first axis). Probabilities are averaged, never logits: the one ensemble of the library.
+
+    >>> average_probabilities(torch.tensor([[0.0], [-math.inf]])).exp()  # p = 1 and p = 0 average to 1/2
+    tensor([0.5000])
+    """
+    return torch.logsumexp(log_probs, dim=0) - math.log(log_probs.shape[0])
+
+
 class MADE(nn.Module):
-    """Masked autoencoder for binary vectors, with a reproducible set of masks (``mask_set``)."""
+    """Masked autoencoder for binary vectors, with a reproducible set of masks (``mask_set``).
+
+    >>> import itertools
+    >>> model = MADE(MADEConfig(input_dim=4, hidden_sizes=[8], num_masks=2, order_agnostic=True)).double()
+    >>> x = torch.tensor(list(itertools.product([0.0, 1.0], repeat=4)), dtype=torch.float64)  # all 16 vectors
+    >>> [round(model.log_prob(x, mask=k).exp().sum().item(), 12) for k in (0, 1)]  # each mask: a distribution
+    [1.0, 1.0]
+    >>> round(model.ensemble_log_prob(x, 2).exp().sum().item(), 12)  # and their mixture
+    1.0
+    >>> model.sample(3, mask=1).shape
+    torch.Size([3, 4])
+    """
 
     def __init__(self, config: MADEConfig | None = None, **kwargs: Any) -> None:
         super().__init__()
@@ -45,7 +66,7 @@ class MADE(nn.Module):
             schedule=cfg.mask_schedule,
         )  # fmt: skip
         self._init_weights()
-        if self.fixed:
+        if self.single_mask:
             for layer, mask in zip(self.masked_layers, self.mask_set.masks(0).all):
                 layer.fix_mask(mask)
 
@@ -71,8 +92,7 @@ class MADE(nn.Module):
         indices = self.mask_set.ensemble(masks) if isinstance(masks, int) else masks
         if len(indices) < 1:
             raise ValueError(f"an ensemble needs at least one mask, got {masks!r}")
-        per_mask = torch.stack([self.log_prob(x, k) for k in indices])
-        return torch.logsumexp(per_mask, dim=0) - math.log(len(indices))
+        return average_probabilities(torch.stack([self.log_prob(x, k) for k in indices]))
 
     @torch.no_grad()
     def sample(self, n: int, mask: int = 0, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -81,9 +101,9 @@ class MADE(nn.Module):
 
     # ------------------------------------------------------------------ masks
     @property
-    def fixed(self) -> bool:
+    def single_mask(self) -> bool:
         """A single-mask model: its masked-out weights are zero for good and no mask is applied per call."""
-        return self.config.num_masks == 1
+        return self.config.single_mask
 
     @property
     def masked_layers(self) -> list[MaskedLinear]:
@@ -92,7 +112,7 @@ class MADE(nn.Module):
 
     def layer_masks(self, mask: int) -> list[torch.Tensor | None]:
         """The mask of each masked layer for mask ``mask`` (``None`` everywhere for a fixed-mask model)."""
-        if self.fixed:
+        if self.single_mask:
             return [None] * len(self.masked_layers)
         weight = self.output.weight
         return list(self.mask_set.masks(mask, weight.dtype, weight.device).all)[: len(self.masked_layers)]

@@ -83,7 +83,14 @@ def degrees_for_mask(
 
 
 def masks_from_degrees(degrees: Degrees, dtype: torch.dtype = torch.float32, device: torch.device | str | None = None) -> Masks:
-    """Build the masks (on ``device``): hidden ``m^l >= m^{l-1}``, output ``m0(d) > m^L``, direct ``m0(d) > m0(j)``."""
+    """Build the masks (on ``device``): hidden ``m^l >= m^{l-1}``, output ``m0(d) > m^L``, direct ``m0(d) > m0(j)``.
+
+    >>> masks = masks_from_degrees(Degrees(np.array([1, 2, 3]), (np.array([1, 2]),)))
+    >>> masks.hidden[0].tolist()  # hidden unit of degree 2 sees inputs at positions 1 and 2
+    [[1.0, 0.0, 0.0], [1.0, 1.0, 0.0]]
+    >>> masks.output.tolist()  # output d sees hidden units of degree < d
+    [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0]]
+    """
     layers = [torch.as_tensor(d, device=device) for d in (degrees.inputs, *degrees.hidden)]
     hidden = tuple((nxt[:, None] >= prev[None, :]).to(dtype) for prev, nxt in zip(layers[:-1], layers[1:]))
     inputs = layers[0]

@@ -6,8 +6,12 @@ The fast one exploits that setting ``x_d`` changes the first layer's pre-activat
 of its weight matrix: it keeps them up to date incrementally (O(D H) per sample for one hidden
 layer; deeper layers are recomputed) and only evaluates the one output it needs at each step.
 Both can also continue from a partly set ``x``: the first ``given`` inputs of the ordering keep their values and
-only the rest are drawn (exact conditional sampling; see :mod:`.completion`).
+only the rest are drawn (exact conditional sampling; see :mod:`.conditional`).
 Each function takes a ``MADE`` (not imported here: ``made`` imports this module).
+
+The fast sampler is a second forward pass, for speed only: it must draw exactly what the naive one, built on
+:meth:`MADE.forward`, draws from the same uniforms; ``tests/test_sampling.py`` checks it sample for sample on every
+variant, and checks the naive one's frequencies against ``exp(log_prob)``.
 """
 
 from __future__ import annotations

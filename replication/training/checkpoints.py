@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from ..errors import CheckpointError, first_line
-from .files import save_torch
+from ..files import save_torch
 
 FORMAT = 2  # 1: the first release (configs repeated, no "format" key)
 CHECKPOINT_KEYS = {"format", "model_config", "train_config", "data", "epoch", "mask_index", "model", "optimizer", "rng",

@@ -17,7 +17,8 @@ from dataclasses import MISSING, Field, dataclass, fields
 from typing import Any
 
 from ..errors import ConfigError
-from ..model.config import MADEConfig, Validated, check_field, describe, option
+from ..fields import Validated, check_field, describe, option
+from ..model.config import MADEConfig
 from .optimizers import OPTIMIZERS
 
 MINIBATCH_ORDERS = ("shuffled", "fixed")
@@ -81,6 +82,16 @@ def identity_recipe(recipe: Mapping[str, Any], schema: Mapping[str, Field] | Non
     return {k: v for k, v in recipe.items() if k in schema and counts(k)}
 
 
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """A configuration as a recorded dict: every field but those at their ``absent`` value, so that an option added
+    later changes no record of a run that does not use it (:func:`config_from_dict` restores them)."""
+    return {
+        f.name: getattr(config, f.name)
+        for f in fields(config)
+        if "absent" not in f.metadata or getattr(config, f.name) != f.metadata["absent"]
+    }
+
+
 def config_from_dict(cls: type, saved: Mapping[str, Any], **extra: Any) -> Any:
     """A configuration from a recorded dict (a checkpoint's, a ``metrics.json``'s): a field added since takes its
     ``absent`` value, a key of another configuration (the ``seed`` that older train configs repeated) is dropped."""
@@ -119,8 +130,37 @@ def build(cls: type, recipe: dict[str, Any], **extra: Any) -> Any:
 def configs_from_recipe(recipe: dict[str, Any], input_dim: int) -> tuple[MADEConfig, TrainConfig, EvalConfig]:
     """The three configurations of a recipe, for data of dimension ``input_dim``."""
     check_recipe_keys(recipe, "recipe")
-    model, train, evaluation = CONFIGS
-    return build(model, recipe, input_dim=input_dim), build(train, recipe), build(evaluation, recipe)
+    model, train, evaluation = (
+        build(cls, recipe, **({"input_dim": input_dim} if i == 0 else {})) for i, cls in enumerate(CONFIGS)
+    )
+    check_ensembles(model, train, evaluation)
+    return model, train, evaluation
+
+
+MAX_ENSEMBLE = 10_000  # masks an ensemble of an unbounded set may average (each costs a pass over the split)
+
+
+def check_ensembles(model: MADEConfig, train: TrainConfig, evaluation: EvalConfig) -> None:
+    """Refuse validation and test ensembles the model cannot form (see :func:`check_ensemble`)."""
+    check_ensemble(model, train.valid_masks, "valid_masks")
+    check_ensemble(model, evaluation.test_masks, "test_masks")
+
+
+def check_ensemble(model: MADEConfig, masks: int, name: str) -> None:
+    """Refuse an ensemble of more masks than the model has (a mask counted twice is not an ensemble), or, for a new
+    mask every minibatch, more than :data:`MAX_ENSEMBLE`.
+
+    >>> check_ensemble(MADEConfig(input_dim=4, num_masks=8), 9, "test_masks")
+    Traceback (most recent call last):
+    replication.errors.ConfigError: test_masks must be at most the 8 mask(s) that num_masks 8 (cycled schedule) scores, got 9
+    """
+    if model.num_masks == 0:
+        have, what = MAX_ENSEMBLE, f"at most {MAX_ENSEMBLE} for a new mask every minibatch"
+    else:
+        have = model.num_masks + (1 if model.mask_schedule == "official" else 0)
+        what = f"at most the {have} mask(s) that num_masks {model.num_masks} ({model.mask_schedule} schedule) scores"
+    if masks > have:
+        raise ConfigError(f"{name} must be {what}, got {masks}")
 
 
 def add_recipe_options(parser: argparse.ArgumentParser) -> None:

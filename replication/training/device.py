@@ -61,13 +61,16 @@ def parameter_count(config: MADEConfig) -> int:
 
 
 EVAL_BATCH = 1000  # rows evaluation runs at once
+# float32 tensors of a training step per row: each hidden unit's pre-activation, activation, dropout mask and gradient;
+# each input's batch copy, logits, per-input loss, its gradient and the optimizer's temporaries
+ACTIVATION_COPIES_HIDDEN, ACTIVATION_COPIES_INPUT = 4, 8
 
 
 def training_parts(config: MADEConfig, train: TrainConfig, rows: int | None = None) -> dict[str, int]:
     """A generous estimate of the memory needed to train, by cause: the hidden and output weights, the direct
     connections (each with gradients, optimizer state, the best parameters, a masked copy when masks change) and the
     activations of a batch, capped at ``rows`` (the largest split: no batch holds more)."""
-    copies = 4 + OPTIMIZERS[train.optimizer].states + (0 if config.num_masks == 1 else 1)
+    copies = 4 + OPTIMIZERS[train.optimizer].states + (0 if config.single_mask else 1)
     direct = config.input_dim**2 if config.direct else 0
     batch = max(train.batch_size, EVAL_BATCH) if rows is None else min(max(train.batch_size, EVAL_BATCH), rows)
     shown = train.batch_size if rows is None or train.batch_size <= rows else f"{train.batch_size} (capped at {rows} rows)"
@@ -77,7 +80,7 @@ def training_parts(config: MADEConfig, train: TrainConfig, rows: int | None = No
         f"the direct connections of {config.input_dim} inputs ({config.input_dim}^2 weights; --no-direct drops them)":
             4 * direct * copies,
         f"the activations of batch_size {shown} over {config.input_dim} inputs":
-            4 * batch * (sum(config.hidden_sizes) + 3 * config.input_dim),
+            4 * batch * (ACTIVATION_COPIES_HIDDEN * sum(config.hidden_sizes) + ACTIVATION_COPIES_INPUT * config.input_dim),
     }  # fmt: skip
 
 

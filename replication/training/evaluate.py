@@ -8,8 +8,8 @@ from functools import partial
 
 import torch
 
-from ..model.made import MADE
-from ..model.structured import StructuredMADE
+from ..model.made import MADE, average_probabilities
+from .structured import StructuredMADE
 
 
 @dataclass(frozen=True)
@@ -71,8 +71,7 @@ def log_likelihoods(model: MADE, data: torch.Tensor, n_masks: int = 1, batch_siz
             per_mask.append(torch.cat(batches))
     finally:
         model.train(was_training)
-    stacked = torch.stack(per_mask)
-    return (torch.logsumexp(stacked, dim=0) - math.log(n_masks)).double().cpu()
+    return average_probabilities(torch.stack(per_mask)).double().cpu()
 
 
 def summarize(nll: torch.Tensor, dim: int, n_masks: int) -> NLL:
@@ -82,5 +81,12 @@ def summarize(nll: torch.Tensor, dim: int, n_masks: int) -> NLL:
 
 
 def evaluate_nll(model: MADE, data: torch.Tensor, n_masks: int = 1, batch_size: int = 1000) -> NLL:
-    """NLL of ``data`` under the model (an ensemble over ``n_masks`` masks when > 1)."""
+    """NLL of ``data`` under the model (an ensemble over ``n_masks`` masks when > 1).
+
+    >>> from replication import MADE, MADEConfig
+    >>> nll = evaluate_nll(MADE(MADEConfig(input_dim=3, hidden_sizes=[4], num_masks=2, order_agnostic=True)),
+    ...                    torch.zeros(5, 3), n_masks=2)
+    >>> nll.n, nll.n_masks, nll.nats > 0
+    (5, 2, True)
+    """
     return summarize(-log_likelihoods(model, data, n_masks, batch_size), data.shape[1], n_masks)

@@ -1,54 +1,35 @@
-"""The typed record of a finished run, as stored in ``metrics.json``.
+"""The typed record of a finished training run, as stored in a run folder's ``metrics.json``.
 
-A run folder's ``metrics.json`` holds what training and evaluation measured; a finished experiment's
-``results/metrics/NAME.json`` adds what the plan says of it (name, profile, identity, paper reference, samples).
-Both are a :class:`RunRecord`: every field typed, checked when read (a malformed file is reported with its path
-and the field), written back in the same key order. It also reads like the JSON it is stored as
-(``record["test_nll"]``, ``"samples" in record``), which the notebooks use.
+Every field typed, checked when read (a malformed file is reported with its path and the field), written back in
+the same key order. It also reads like the JSON it is stored as (``record["test_nll"]``, ``"test_nll" in record``).
+What the plan says of an experiment (its name, paper number, figures) is the study's
+(``replication/experiment_record.py``), which extends this record.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import types
 import typing
 from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..errors import ReplicationError
+from ..files import write_json
 from ..model.config import MADEConfig
-from .config import TrainConfig, config_from_dict
+from .config import TrainConfig, config_from_dict, config_to_dict
 from .evaluate import NLL
-from .files import write_json
 
 REMEDY = "delete it and train that run again"
-
-
-@dataclass(frozen=True)
-class PaperReference:
-    """The paper's number a run is compared with: its key in ``experiments.toml``, its row label and its NLL."""
-
-    key: str
-    row: str
-    nll: float
-
-
-@dataclass(frozen=True)
-class Completions:
-    """Exact completions of test images (bottom half given the top half): the figure, relative to the results
-    folder, and the conditional NLL of the true bottom halves over the ``n`` test images, with its standard error."""
-
-    figure: str
-    nll: float
-    stderr: float | None  # absent for one test image
-    n: int
+Record = TypeVar("Record", bound="RunRecord")
 
 
 @dataclass(frozen=True)
 class RunRecord:
-    """What a finished run measured (first block) and, for an experiment of the plan, what the plan says of it."""
+    """What a finished training run measured."""
 
     model_config: MADEConfig
     train_config: TrainConfig
@@ -68,15 +49,6 @@ class RunRecord:
     float32_matmul_precision: str | None = None  # not recorded by the earliest runs
     torch: str = ""
     machine: str = ""
-    name: str | None = None
-    profile: str | None = None
-    identity: dict[str, Any] | None = None
-    architecture: str | None = None
-    note: str | None = None
-    paper: PaperReference | None = None
-    split: str | None = None
-    samples: str | None = None  # the sample grid, relative to the results folder (image data only)
-    completions: Completions | None = None  # for image data and a mask whose ordering puts the top half first
 
     def __getitem__(self, key: str) -> Any:
         if key not in self:
@@ -90,11 +62,11 @@ class RunRecord:
         """The JSON object: every field that is set, in declaration order."""
         return {f.name: to_json(getattr(self, f.name)) for f in fields(self) if getattr(self, f.name) is not None}
 
-    def replace(self, **changes: Any) -> RunRecord:
-        return RunRecord(**{**{f.name: getattr(self, f.name) for f in fields(self)}, **changes})
+    def replace(self: Record, **changes: Any) -> Record:
+        return dataclasses.replace(self, **changes)
 
     @classmethod
-    def from_dict(cls, raw: Any, where: str | Path) -> RunRecord:
+    def from_dict(cls: type[Record], raw: Any, where: str | Path) -> Record:
         """Check and convert a ``metrics.json`` object; a malformed one raises a one-line error naming ``where``."""
         if not isinstance(raw, dict):
             raise ReplicationError(f"{where} is not a metrics record (a JSON object); {REMEDY}")
@@ -114,9 +86,9 @@ class RunRecord:
 
 
 def to_json(value: Any) -> Any:
-    if isinstance(value, (MADEConfig, TrainConfig, NLL, PaperReference, Completions)):
-        return asdict(value)
-    return value
+    if isinstance(value, (MADEConfig, TrainConfig)):
+        return config_to_dict(value)
+    return asdict(value) if dataclasses.is_dataclass(value) and not isinstance(value, type) else value
 
 
 SIMPLE = {int: int, float: (int, float), str: str, bool: bool}
@@ -128,7 +100,7 @@ def convert(value: Any, hint: Any) -> Any:
         return config_from_dict(MADEConfig, expect(value, dict))
     if hint is TrainConfig:
         return config_from_dict(TrainConfig, expect(value, dict))
-    if hint in (NLL, PaperReference, Completions):
+    if dataclasses.is_dataclass(hint):  # a record's part: the NLL, and the study's paper reference and figures
         inner = typing.get_type_hints(hint)
         return hint(**{name: convert(expect(value, dict).get(name), kind) for name, kind in inner.items()})
     origin = typing.get_origin(hint)
@@ -154,8 +126,9 @@ def expect(value: Any, kind: type) -> Any:
     return value
 
 
-def read_record(path: str | Path) -> RunRecord:
-    """The record in ``path``: missing, unreadable or malformed files are one-line errors naming it."""
+def read_record(path: str | Path, kind: type[Record] = RunRecord) -> Record:
+    """The record (of class ``kind``) in ``path``: missing, unreadable or malformed files are one-line errors naming
+    it."""
     path = Path(path)
     try:
         raw = json.loads(path.read_text())
@@ -163,7 +136,7 @@ def read_record(path: str | Path) -> RunRecord:
         raise ReplicationError(f"{path} not found") from None
     except (json.JSONDecodeError, UnicodeDecodeError, IsADirectoryError, PermissionError) as exc:
         raise ReplicationError(f"{path} is not readable JSON ({str(exc).splitlines()[0][:120]})") from None
-    return RunRecord.from_dict(raw, path)
+    return kind.from_dict(raw, path)
 
 
 def write_record(record: RunRecord, path: str | Path) -> bool:

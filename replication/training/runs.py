@@ -16,13 +16,13 @@ from pathlib import Path
 import torch
 
 from ..errors import ConfigError, ReplicationError, first_line
+from ..files import locked, write_array
 from ..model.made import MADE
 from .checkpoints import read_model, write_model
 from .config import EvalConfig, MADEConfig, TrainConfig, config_from_dict
 from .data import BinaryDataset
 from .device import resolve_device
 from .evaluate import evaluate_nll, log_likelihoods, summarize
-from .files import locked, write_array
 from .record import RunRecord, read_record, write_record
 from .train import fit
 
@@ -104,6 +104,10 @@ def load_model(run_dir: str | os.PathLike, device: str | None = None, record: Ru
 def load_metrics(run_dir: str | os.PathLike) -> RunRecord:
     """The record of a finished run folder (one-line errors for a missing, unreadable or malformed file)."""
     path = Path(run_dir) / METRICS
+    if not Path(run_dir).exists():
+        raise ReplicationError(f"{run_dir} does not exist; give the folder a run was trained into (train --out)")
+    if not Path(run_dir).is_dir():
+        raise ReplicationError(f"{run_dir} is a file, not a run folder; give the folder a run was trained into (train --out)")
     if not path.is_file():
         raise ReplicationError(f"{path} not found: the run in {run_dir} has not finished (train into it first)")
     return read_record(path)

@@ -15,16 +15,16 @@ from typing import Any
 import torch
 
 from ..errors import CheckpointError, TrainingError, first_line
+from ..files import save_torch
 from ..model.made import MADE
-from ..model.structured import structured_training
 from .checkpoints import FORMAT, read_checkpoint
 from .config import MADEConfig, TrainConfig, identity_recipe
+from .console import Progress
 from .data import SPLITS, BinaryDataset
 from .device import check_fits, keep_freed_memory, resolve_device
 from .evaluate import evaluate_nll, structured_pays
-from .files import save_torch
 from .optimizers import make_optimizer
-from .progress import Progress
+from .structured import structured_training
 
 __all__ = ["TrainConfig", "TrainResult", "Trainer", "fit"]
 
@@ -46,7 +46,7 @@ def sorted_training_pays(model: MADE) -> bool:
     where evaluation takes it too (:func:`structured_pays`: on CPU, wide enough; ``make bench`` measures both paths).
     A K-mask model stays dense: gathering its mask's layout every step costs more on CPU than the halved products
     save."""
-    return model.fixed and model.config.dropout == 0 and structured_pays(model)
+    return model.single_mask and model.config.dropout == 0 and structured_pays(model)
 
 
 def same_recipe(model_config: dict[str, Any], train_config: dict[str, Any], model: MADEConfig, train: TrainConfig) -> bool:

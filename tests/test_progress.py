@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 
 from replication.experiments import load_data, load_plan
+from replication.files import locked
+from replication.progress import standing, standing_table
 from replication.replicate import main as replicate_main
-from replication.standing import standing, standing_table
-from replication.training.files import locked
 from replication.training.runs import LOCK, METRICS, train_run
 
 

@@ -1,4 +1,4 @@
-"""The papermill-free engine for GPU machines (``replication.direct``): the same code path, tested on CPU; and a
+"""The papermill-free engine for GPU machines (``replication.plain_engine``): the same code path, tested on CPU; and a
 CUDA smoke test wherever CUDA is present."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ NAMES = ["uci_dna_single", "mnist_1x500_32masks"]
 
 
 def direct(tmp_path: Path, device: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "replication.direct", "--profile", "smoke", "--results", str(tmp_path / "results"),
+    command = [sys.executable, "-m", "replication.plain_engine", "--profile", "smoke", "--results", str(tmp_path / "results"),
                "--runs", str(tmp_path / "runs"), "--only", ",".join(NAMES), "--parallel", "2", "--device", device,
                "--archive", str(tmp_path / "out" / "paper.tar.gz")]  # fmt: skip
     env = os.environ | {"PYTHONPATH": str(ROOT)}

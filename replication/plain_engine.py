@@ -1,4 +1,4 @@
-"""``make replicate-direct``: the profile's experiments without papermill, several at once on one device.
+"""``make replicate-plain``: the profile's experiments without papermill, several at once on one device.
 
 Meant for a GPU machine (which has torch but no papermill): each experiment runs as its own process, up to
 ``--parallel`` at a time sharing the device, with the same skip, resume and lock rules as ``make replicate``; then
@@ -20,19 +20,19 @@ from pathlib import Path
 
 import torch
 
-from .cli import int_at_least, nonblank_path
+from .cli import exit_status, int_at_least, nonblank_path
 from .curve import masks_curve
 from .engine import run_guarded, unavailable
 from .errors import ReplicationError
 from .experiments import check_plan, data_unavailable, is_complete, load_plan, run_experiment
+from .files import atomic_path
 from .summary import write_summary
 from .training.evaluate import plus_minus
-from .training.files import atomic_path
 
 LOGS = "logs"
 
 
-def run_one(name: str, profile: str, results: Path, runs: Path, device: str | None) -> int:
+def run_in_this_process(name: str, profile: str, results: Path, runs: Path, device: str | None) -> int:
     """One experiment in this process (no notebook), through the engine core; 1 when it failed."""
     experiment = load_plan().experiment(name, profile)
 
@@ -47,7 +47,7 @@ def run_one(name: str, profile: str, results: Path, runs: Path, device: str | No
 def launch(name: str, args: argparse.Namespace, threads: int) -> subprocess.Popen:
     log = args.runs / LOGS / f"{name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "replication.direct", "--profile", args.profile, "--results", str(args.results),
+    command = [sys.executable, "-m", "replication.plain_engine", "--profile", args.profile, "--results", str(args.results),
                "--runs", str(args.runs), "--one", name] + (["--device", args.device] if args.device else [])  # fmt: skip
     env = os.environ | {"OMP_NUM_THREADS": str(threads)}
     with open(log, "a") as out:
@@ -103,7 +103,7 @@ def pack(archive: Path, results: Path, logs: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m replication.direct", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m replication.plain_engine", description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="paper")
     parser.add_argument("--results", type=nonblank_path, default=Path("results/paper"))
     parser.add_argument("--runs", type=nonblank_path, default=Path("runs"))
@@ -114,15 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # internal: run one experiment in this process
     args = parser.parse_args(argv)
     args.only = [n for n in args.only.split(",") if n]
-    try:
-        if args.one:
-            return run_one(args.one, args.profile, args.results, args.runs, args.device)
-        if args.parallel < 1:
-            raise ReplicationError(f"--parallel must be >= 1, got {args.parallel}")
-        return run_all(args)
-    except ReplicationError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    if args.one:
+        return exit_status(lambda: run_in_this_process(args.one, args.profile, args.results, args.runs, args.device))
+    return exit_status(lambda: run_all(args))
 
 
 if __name__ == "__main__":

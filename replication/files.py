@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from filelock import FileLock, Timeout
 
-from ..errors import ReplicationError, first_line
+from .errors import ReplicationError, first_line
 
 UMASK = os.umask(0)
 os.umask(UMASK)

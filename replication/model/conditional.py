@@ -41,7 +41,15 @@ def complete(
     generator: torch.Generator | None = None,
     naive: bool = False,
 ) -> torch.Tensor:
-    """One exact draw of the unobserved inputs of each row of ``x`` given its observed ones (kept as they are)."""
+    """One exact draw of the unobserved inputs of each row of ``x`` given its observed ones (kept as they are).
+
+    >>> from replication import MADE, MADEConfig
+    >>> model = MADE(MADEConfig(input_dim=4, hidden_sizes=[8]))  # natural ordering: inputs 0 and 1 come first
+    >>> x = torch.tensor([[1.0, 0.0, 0.0, 0.0]] * 3)
+    >>> drawn = complete(model, x, torch.tensor([True, True, False, False]), generator=torch.Generator().manual_seed(0))
+    >>> drawn[:, :2].tolist()  # the observed inputs are kept; the others are drawn from p(x_2, x_3 | x_0, x_1)
+    [[1.0, 0.0], [1.0, 0.0], [1.0, 0.0]]
+    """
     given = observed_first(model, observed, mask)
     param = model.output.weight
     keep = torch.as_tensor(observed, dtype=param.dtype, device=param.device)

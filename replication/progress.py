@@ -14,8 +14,8 @@ from pathlib import Path
 import pandas as pd
 
 from .experiments import Experiment
+from .files import lock_held
 from .training.checkpoints import read_checkpoint
-from .training.files import lock_held
 from .training.runs import CHECKPOINT, LOCK, METRICS
 
 

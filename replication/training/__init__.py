@@ -1,0 +1,1 @@
+"""Training: the recipe schema, data sets, optimizers, training, checkpoints, evaluation and run folders."""

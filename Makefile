@@ -29,7 +29,7 @@ JOBS = $(or $(patsubst -j%,%,$(filter -j%,$(MAKEFLAGS))),1)
 THREADS = $(shell n=$$(( $$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc) / $(JOBS) )); [ $$n -ge 1 ] && echo $$n || echo 1)
 REPLICATE := $(PY) -m replication.replicate --profile $(PROFILE) --results $(RESULTS) --runs $(RUNS)
 
-replicate: install ## rerun the profile's experiments into RESULTS (skips finished ones, resumes interrupted ones); ENGINE=ray for Ray
+replicate: install ## rerun the profile's experiments into RESULTS (skips finished ones, resumes interrupted ones; a long run only when ONLY names it); ENGINE=ray for Ray
 	@case "$(ENGINE)" in local|ray) ;; *) echo "error: ENGINE=$(ENGINE) is not an engine; use ENGINE=local (the default) or ENGINE=ray" >&2; exit 2;; esac
 	@if [ "$(words $(RESULTS))" != 1 ] || [ "$(words $(RUNS))" != 1 ]; then \
 		echo "error: RESULTS='$(RESULTS)' and RUNS='$(RUNS)' must be folder paths without spaces" >&2; exit 2; fi

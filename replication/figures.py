@@ -78,7 +78,7 @@ def plot_masks_curve(
     ax.set_xlabel("number of masks n in the test ensemble")
     ax.set_ylabel("test NLL (nats)")
     ax.set_title("Binarized MNIST: NLL vs number of masks")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.15))
     ax.grid(alpha=0.3)
     return save_figure(fig, path, dpi=120, bbox_inches="tight")
 
@@ -91,59 +91,88 @@ def plot_history(metrics: ExperimentRecord) -> Figure:
     ax.plot(history["epoch"], history["train_nll"], label="train")
     k = metrics.train_config.valid_masks
     ax.plot(history["epoch"], history["valid_nll"], label="valid (1 mask)" if k == 1 else f"valid ({k}-mask ensemble)")
-    ax.axvline(metrics.best_epoch, color="gray", ls=":", label="best epoch")
+    ax.axvline(metrics.best_epoch, color="gray", ls=":", label=f"best epoch ({metrics.best_epoch})")
+    ax.set_ylim(*fitted_limits([history["train_nll"], history["valid_nll"]]))
     ax.set_xlabel("epoch")
     ax.set_ylabel("NLL (nats)")
-    ax.legend()
+    ax.set_title(f"{metrics.name or 'run'}: NLL per epoch (test NLL {metrics.test_nll.nats:.2f})", fontsize=9)
+    ax.legend(fontsize=8, loc="upper right")
+    ax.grid(alpha=0.3)
     return fig
 
 
 def plot_vs_paper(frame: pd.DataFrame, path: Path, title: str) -> Path:
-    """Ours minus the paper's test NLL, row by row, with two standard errors; the band is |difference| <= 1 nat.
+    """Ours minus the paper's test NLL, row by row; the band is |difference| <= 1 nat. Bars: two standard deviations
+    over seeds where a row has several seeds, else two standard errors over test examples (the axis label says so).
 
-    ``frame`` has the columns experiment, difference, stderr and vs paper (rows without a result are left out).
+    ``frame`` has the columns experiment, difference, stderr, sd over seeds and vs paper (rows without a result are
+    left out). The legend sits below the axes, never over a point, and names only the markers drawn.
     """
-    done = frame.dropna(subset=["difference"]).iloc[::-1]
-    fig = Figure(figsize=(7, 0.28 * len(done) + 1.4))
+    done = frame.dropna(subset=["difference"]).iloc[::-1].reset_index(drop=True)
+    fig = Figure(figsize=(7, 0.28 * len(done) + 2.0), layout="constrained")
     ax = fig.subplots()
     ax.axvspan(-1, 1, color="C2", alpha=0.12, label="within 1 nat of the paper")
     ax.axvline(0, color="gray", lw=0.8)
+    spread = done.get("sd over seeds", pd.Series([None] * len(done))).astype(float)
+    bars = 2 * spread.where(spread.notna(), done["stderr"].astype(float))
     same = done["vs paper"].str.startswith(("equal", "assumed"))
-    for mask, marker, label in (
+    for chosen, marker, label in (
         (same, "o", "paper's architecture (or assumed equal)"),
-        (~same, "s", "narrower than the paper's table, judged against\nthe paper's figure of its width"),
+        (~same, "s", "narrower than the paper's table, judged against the paper's figure of its width"),
     ):
-        rows = done[mask]
-        ax.errorbar(rows["difference"], [list(done["experiment"]).index(n) for n in rows["experiment"]],
-                    xerr=2 * rows["stderr"], fmt=marker, ms=4, capsize=2, label=label,
-                    mfc="none" if marker == "s" else None)  # fmt: skip
+        if chosen.any():
+            rows = done[chosen]
+            ax.errorbar(rows["difference"], rows.index, xerr=bars[chosen], fmt=marker, ms=4, capsize=2, label=label,
+                        mfc="none" if marker == "s" else None)  # fmt: skip
     ax.set_yticks(range(len(done)), done["experiment"], fontsize=7)
-    ax.set_xlabel("our test NLL minus the paper's (nats); bars: 2 standard errors")
+    ax.set_xlabel("our test NLL minus the paper's (nats); bars: 2 sd over seeds, or 2 standard errors for one seed")
     ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7, loc="lower right")
+    fig.legend(*ax.get_legend_handles_labels(), fontsize=7, loc="outside lower center")
     ax.grid(axis="x", alpha=0.3)
     return save_figure(fig, path, dpi=120, bbox_inches="tight")
 
 
+STYLES = [(f"C{c}", ls) for ls in ("-", "--", ":", "-.") for c in range(10)]  # 40 styles, none repeated in a panel
+
+
+def fitted_limits(curves: list[pd.Series], margin: float = 0.5) -> tuple[float, float]:
+    """A y-range around what matters in NLL curves: from the lowest value to the highest once the first tenth of each
+    curve (its steep start) is past."""
+    low = min(float(c.min()) for c in curves)
+    high = max(float(c.iloc[len(c) // 10 :].max()) for c in curves)
+    return low - margin, max(high, low + 1.0) + margin
+
+
 def plot_histories(runs: list[ExperimentRecord], path: Path, title: str) -> Path:
-    """Validation NLL per epoch of several finished runs (their ``metrics``), each best epoch marked."""
-    fig = Figure(figsize=(7, 4.5))
-    ax = fig.subplots()
-    lowest, highest = float("inf"), float("-inf")
-    for i, metrics in enumerate(runs):
-        history = pd.DataFrame(metrics.history)
-        color = f"C{i % 10}"
-        ax.plot(history["epoch"], history["valid_nll"], color=color, lw=1, ls="-" if i < 10 else "--", label=metrics.name)
-        best = history.loc[history["epoch"] == metrics.best_epoch, "valid_nll"]
-        ax.plot([metrics.best_epoch], best, "o", color=color, ms=3)
-        lowest, highest = min(lowest, history["valid_nll"].min()), max(highest, history["valid_nll"].quantile(0.1))
-    ax.set_xscale("log")
-    ax.set_ylim(lowest - 1, max(highest, lowest + 5) + 2)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("validation NLL (nats)")
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=6, ncol=2)
-    ax.grid(alpha=0.3)
+    """Validation NLL per epoch of finished runs (their records), one panel per network (width and one mask or K
+    masks), each best epoch marked; no style repeats within a panel and each legend sits below its panel."""
+    groups: dict[str, list[ExperimentRecord]] = {}
+    for metrics in runs:
+        hidden = metrics.model_config.hidden_sizes
+        width = f"{len(hidden)}x{hidden[0]}" if len(set(hidden)) == 1 else str(hidden)
+        groups.setdefault(f"{width}, {'one mask' if metrics.model_config.single_mask else 'K masks'}", []).append(metrics)
+    cols = min(2, len(groups))
+    rows = math.ceil(len(groups) / cols)
+    fig = Figure(figsize=(6.5 * cols, 5.2 * rows), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    for ax, (group, members) in zip(axes, groups.items()):
+        curves = []
+        for (color, style), metrics in zip(STYLES, members):
+            history = pd.DataFrame(metrics.history)
+            curves.append(history["valid_nll"])
+            ax.plot(history["epoch"], history["valid_nll"], color=color, ls=style, lw=1, label=metrics.name)
+            best = history.loc[history["epoch"] == metrics.best_epoch, "valid_nll"]
+            ax.plot([metrics.best_epoch], best, "o", color=color, ms=3)
+        ax.set_xscale("log")
+        ax.set_ylim(*fitted_limits(curves))
+        ax.set_title(f"{group} ({len(members)} run(s))", fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("validation NLL (nats)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.16))
+    for ax in axes[len(groups) :]:
+        ax.set_axis_off()
+    fig.suptitle(title, fontsize=10)
     return save_figure(fig, path, dpi=120, bbox_inches="tight")
 
 

@@ -63,16 +63,16 @@ def degrees_for_mask(
     *,
     order_agnostic: bool,
     connectivity_agnostic: bool,
-    random_first_ordering: bool = False,
+    random_ordering: bool = False,
 ) -> Degrees:
     """Degrees of mask ``mask_index``; orderings and hidden degrees use independent seeded streams.
 
     The ordering is resampled per mask only when ``order_agnostic`` (otherwise it is the natural
-    one, or a single random one when ``random_first_ordering``); hidden degrees are resampled per
+    one, or a single random one when ``random_ordering``); hidden degrees are resampled per
     mask only when ``connectivity_agnostic``.
     """
     order_key = mask_index if order_agnostic else 0
-    if order_agnostic or random_first_ordering:
+    if order_agnostic or random_ordering:
         order_rng = np.random.default_rng([seed, 1, order_key])
         positions = order_rng.permutation(input_dim) + 1
     else:
@@ -174,7 +174,7 @@ class MaskSet:
     def degrees(self, k: int = 0) -> Degrees:
         return degrees_for_mask(
             self.input_dim, self.hidden_sizes, self.seed, self.canonical(k), order_agnostic=self.order_agnostic,
-            connectivity_agnostic=self.connectivity_agnostic, random_first_ordering=self.random_ordering,
+            connectivity_agnostic=self.connectivity_agnostic, random_ordering=self.random_ordering,
         )  # fmt: skip
 
     def ordering(self, k: int = 0) -> torch.Tensor:

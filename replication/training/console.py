@@ -14,7 +14,7 @@ def worth_a_line(epoch: int) -> bool:
     return epoch & (epoch - 1) == 0 or epoch % 100 == 0
 
 
-class Progress:
+class EpochLog:
     """Reports each finished epoch; ``enabled=False`` says nothing."""
 
     def __init__(self, enabled: bool, first_epoch: int) -> None:

@@ -19,7 +19,7 @@ from ..files import save_torch
 from ..model.made import MADE
 from .checkpoints import FORMAT, read_checkpoint
 from .config import MADEConfig, TrainConfig, identity_recipe
-from .console import Progress
+from .console import EpochLog
 from .data import SPLITS, BinaryDataset
 from .device import check_fits, keep_freed_memory, resolve_device
 from .evaluate import evaluate_nll, structured_pays
@@ -203,7 +203,7 @@ class Trainer:
         if self.checkpoint_path is not None and self.checkpoint_path.exists():
             self.load_state(read_checkpoint(self.checkpoint_path))
         cfg = self.config
-        progress = Progress(self.progress, self.epoch)
+        log = EpochLog(self.progress, self.epoch)
         while not self.stops_here():
             started = time.perf_counter()
             train_nll = self.train_epoch()
@@ -216,11 +216,11 @@ class Trainer:
                 self.best = {"epoch": self.epoch, "valid_nll": valid_nll, "state": copy.deepcopy(self.model.state_dict())}
             self.history.append({"epoch": self.epoch, "train_nll": train_nll, "valid_nll": valid_nll})
             self.save()
-            progress.epoch(self.epoch, train_nll, valid_nll, self.best, self.seconds / self.epoch)
+            log.epoch(self.epoch, train_nll, valid_nll, self.best, self.seconds / self.epoch)
             if on_epoch_end is not None:
                 on_epoch_end(self)
         why = f"no better validation NLL for {cfg.patience} epochs" if self.patience_over() else f"epoch cap {cfg.max_epochs}"
-        progress.close(self.epoch, self.best, why)
+        log.close(self.epoch, self.best, why)
         self.model.load_state_dict(self.best["state"])
         return TrainResult(
             epochs=self.epoch,

@@ -218,8 +218,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "pending":
             print("\n".join(e.name for e in pending(args.profile, args.results, only)))
             for e in long_runs_left(args.profile, args.results, only):
+                where = "" if args.results == Path("results") else f" RESULTS={args.results}"
                 print(f"[not started] {e.name}: a long run (days on CPU); start it with `make replicate "
-                      f"PROFILE={args.profile} ONLY={e.name}` (resumable)", file=sys.stderr)  # fmt: skip
+                      f"PROFILE={args.profile}{where} ONLY={e.name}` (resumable)", file=sys.stderr)  # fmt: skip
         elif args.command == "progress":
             return run_progress(args.profile, args.results, args.runs, only)
         elif args.command == "run":

@@ -110,7 +110,7 @@ def test_every_recipe_key_is_a_configuration_field():
 # The runs of each profile that have no committed result yet, by name: every other run of the profile (but those whose
 # data cannot be had offline) must be recognised as finished.
 UNFINISHED = {
-    "cpu": {"mnist_1x500_32masks_paper_recipe", "mnist_1x500_32masks_official_schedule"},
+    "cpu": {"mnist_1x500_32masks_paper_recipe"},
     "paper": {"paper_mnist_1x8000_32masks", "paper_mnist_2x8000_32masks"},
 }  # fmt: skip
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import all_binary, make_model
 
+from conftest import all_binary, make_model
 from replication.__main__ import main
 from replication.completions import completable, one_per_class, top_half, write_completions
 from replication.errors import ConfigError

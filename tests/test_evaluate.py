@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import all_binary, make_model
 from test_train import toy_data
 
+from conftest import all_binary, make_model
 from replication.model.made import MADEConfig
 from replication.training.config import EvalConfig, TrainConfig
 from replication.training.data import BinaryDataset

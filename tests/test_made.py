@@ -6,8 +6,8 @@ import math
 
 import pytest
 import torch
-from conftest import all_binary, make_model, masks_to_check
 
+from conftest import all_binary, make_model, masks_to_check
 from replication.model.made import MADE, MADEConfig
 
 D = 8

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import VARIANTS, all_binary, make_model, masks_to_check
 
+from conftest import VARIANTS, all_binary, make_model, masks_to_check
 from replication.model.sampling import sample, sample_fast, sample_naive
 
 D, N = 5, 200_000

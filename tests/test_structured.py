@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 import torch
-from conftest import VARIANTS, make_model, masks_to_check
 
+from conftest import VARIANTS, make_model, masks_to_check
 from replication.model.made import MADE, MADEConfig
 from replication.training import evaluate
 from replication.training.evaluate import evaluate_nll, structured_pays

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import fake_metrics
 
 import replication
+from conftest import fake_metrics
 from replication.errors import ConfigError
 from replication.experiments import load_plan, parse_plan
 from replication.files import write_json

@@ -46,8 +46,8 @@ def test_train_evaluate_sample(tmp_path, tiny_npz, capsys):
     [
         (["train", "--dataset", "no_such_set", "--out", "x"], "unknown data set"),
         (["train", "--dataset", "missing.npz", "--out", "x"], "does not exist"),
-        (["evaluate", "no_such_run"], "not found"),
-        (["sample", "no_such_run", "--out", "g.png"], "not found"),
+        (["evaluate", "no_such_run"], "no_such_run does not exist"),
+        (["sample", "no_such_run", "--out", "g.png"], "no_such_run does not exist"),
     ],
 )
 def test_errors_are_one_line(args, expected, capsys, tmp_path, monkeypatch):

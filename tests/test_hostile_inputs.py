@@ -374,9 +374,9 @@ def test_a_full_disk_is_one_line_naming_the_file(trained, monkeypatch, capsys):
     refused(["evaluate", str(trained)], capsys, "eval_test_1masks.json", "No space left on device")
 
 
-def test_a_memory_error_names_its_real_cause(tmp_path, data, capsys):
-    out = tmp_path / "run"
-    args = ["train", "--dataset", str(data), "--out", str(out), "--hidden-sizes", str(10**8), "--no-progress"]
+def test_a_memory_error_names_its_real_cause(tmp_path, capsys):
+    out, wide = tmp_path / "run", npz(tmp_path / "wide.npz", dim=50)  # the weights outgrow a batch's activations
+    args = ["train", "--dataset", str(wide), "--out", str(out), "--hidden-sizes", str(10**8), "--no-progress"]
     refused(args, capsys, "the weights of hidden_sizes", "GiB")
 
 

@@ -129,8 +129,8 @@ TRAINED_MASKS_TEXT = [
 ]
 VARIATIONS_TEXT = [
     "Same seed, one change of the row it varies (`what differs` lists the recipe fields it sets). Difference = variant",
-    "- base test NLL (negative: the variant is better), with the paired standard error over the same test examples and",
-    "z = difference / paired stderr.",
+    "minus base test NLL (negative: the variant is better), with the paired standard error over the same test examples",
+    "and z = difference / paired stderr.",
 ]
 OFFICIAL_TEXT = [
     "Each known difference from the official code (mgermain/MADE) and its measured effect on a test NLL, from the",

@@ -158,12 +158,7 @@ def cmd_sample(args: argparse.Namespace) -> None:
     refuse_run_files(args.run_dir, args.out, args.out.with_suffix(".npy"))
     model = load_model(args.run_dir, None, metrics)
     check_mask(model, args.mask)
-    need, have = sampling_bytes(args.n, model), usable_bytes(torch.device("cpu"))
-    if need > have:
-        raise ConfigError(
-            f"-n {args.n} needs about {need / 2**30:.1f} GiB to sample, but only {memory_words(torch.device('cpu'))}; "
-            "draw fewer samples"
-        )
+    check_draws_fit(args.n, model, f"-n {args.n} needs", "draw fewer samples")
     samples = model.sample(args.n, args.mask, generator=torch.Generator().manual_seed(args.seed)).numpy()
     info = registry().get(metrics.data["name"])
     image_shape = info.image_shape if info and not metrics.data.get("source") else None
@@ -183,12 +178,7 @@ def cmd_complete(args: argparse.Namespace) -> CompletionFigure:
         raise ConfigError(f"{data.name} is not a registered image data set; completions need images with a top half")
     observed_first(model, top_half(data.image_shape), args.mask)  # refuses a mask that models the top half late
     rows = args.k * len(one_per_class(data)[0])
-    need = sampling_bytes(rows, model)
-    if need > usable_bytes(torch.device("cpu")):
-        raise ConfigError(
-            f"-k {args.k} draws {rows} completions, about {need / 2**30:.1f} GiB, but only "
-            f"{memory_words(torch.device('cpu'))}; draw fewer"
-        )
+    check_draws_fit(rows, model, f"-k {args.k} draws {rows} completions, which need", "draw fewer")
     result = write_completions(model, data, args.out, args.run_dir.name, args.k, args.mask, args.seed)
     print(f"-log p(bottom half | top half) on the test split: {plus_minus(result.nll, result.stderr)} nats; wrote {args.out}")
     return result
@@ -199,6 +189,14 @@ def sampling_bytes(n: int, model: MADE) -> int:
     layer's activations, all ``n`` rows at once."""
     width = model.config.input_dim + sum(model.config.hidden_sizes)
     return n * (8 * 4 * model.config.input_dim + 2 * 4 * width)
+
+
+def check_draws_fit(rows: int, model: MADE, what: str, remedy: str) -> None:
+    """Refuse, before drawing, ``rows`` samples or completions that do not fit the memory this process may use."""
+    cpu = torch.device("cpu")
+    need = sampling_bytes(rows, model)
+    if need > usable_bytes(cpu):
+        raise ConfigError(f"{what} about {need / 2**30:.1f} GiB, but only {memory_words(cpu)}; {remedy}")
 
 
 def main(argv: list[str] | None = None) -> int:

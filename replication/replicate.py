@@ -101,10 +101,7 @@ def pending(profile: str, results: Path, names: list[str], long_runs: bool = Fal
 
 def long_runs_left(profile: str, results: Path, names: list[str]) -> list[Experiment]:
     """The unfinished long runs that ``pending`` leaves out of this request."""
-    left_out = {e.name for e in pending(profile, results, names, long_runs=True)} - {
-        e.name for e in pending(profile, results, names)
-    }
-    return [e for e in check_plan(profile, names, check_data=False) if e.name in left_out]
+    return [e for e in pending(profile, results, names, long_runs=True) if e.long_run and e.name not in names]
 
 
 def run_progress(profile: str, results: Path, runs: Path, names: list[str]) -> int:

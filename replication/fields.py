@@ -78,3 +78,8 @@ class Validated:
     def __post_init__(self) -> None:
         for f in fields(self):
             check_field(f, getattr(self, f.name))
+
+
+def at_absent(f: Field, value: Any) -> bool:
+    """Whether ``value`` is the field's ``absent`` value: what runs did before the field existed."""
+    return "absent" in f.metadata and value == f.metadata["absent"]

@@ -17,7 +17,7 @@ from dataclasses import MISSING, Field, dataclass, fields
 from typing import Any
 
 from ..errors import ConfigError
-from ..fields import Validated, check_field, describe, option
+from ..fields import Validated, at_absent, check_field, describe, option
 from ..model.config import MADEConfig
 from .optimizers import OPTIMIZERS
 
@@ -75,21 +75,13 @@ def identity_recipe(recipe: Mapping[str, Any], schema: Mapping[str, Field] | Non
     changed default (which changes recipes) makes a run stale. A field missing from ``recipe`` counts as absent."""
     schema = recipe_fields() if schema is None else schema
 
-    def counts(name: str) -> bool:
-        absent = schema[name].metadata.get("absent", MISSING)
-        return name not in NOT_IN_IDENTITY and (absent is MISSING or recipe[name] != absent)
-
-    return {k: v for k, v in recipe.items() if k in schema and counts(k)}
+    return {k: v for k, v in recipe.items() if k in schema and k not in NOT_IN_IDENTITY and not at_absent(schema[k], v)}
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:
     """A configuration as a recorded dict: every field but those at their ``absent`` value, so that an option added
     later changes no record of a run that does not use it (:func:`config_from_dict` restores them)."""
-    return {
-        f.name: getattr(config, f.name)
-        for f in fields(config)
-        if "absent" not in f.metadata or getattr(config, f.name) != f.metadata["absent"]
-    }
+    return {f.name: getattr(config, f.name) for f in fields(config) if not at_absent(f, getattr(config, f.name))}
 
 
 def config_from_dict(cls: type, saved: Mapping[str, Any], **extra: Any) -> Any:

@@ -34,14 +34,14 @@ replicate: install ## rerun the profile's experiments into RESULTS (skips finish
 	@if [ "$(words $(RESULTS))" != 1 ] || [ "$(words $(RUNS))" != 1 ]; then \
 		echo "error: RESULTS='$(RESULTS)' and RUNS='$(RUNS)' must be folder paths without spaces" >&2; exit 2; fi
 	@$(REPLICATE) check --only "$(ONLY)"
-	@mkdir -p $(RUNS) && date +%s > $(RUNS)/.started-$(PROFILE).$$$$ && mv $(RUNS)/.started-$(PROFILE).$$$$ $(RUNS)/started-$(PROFILE)
+	@mkdir -p $(RUNS)
 ifeq ($(ENGINE),ray)
 	@$(PY) -m replication.ray_engine --profile $(PROFILE) --results $(RESULTS) --runs $(RUNS) --only "$(ONLY)" --threads $(RAY_THREADS)
 else
 	@$(MAKE) --no-print-directory experiments
 endif
 	@$(REPLICATE) curve
-	@$(REPLICATE) summary --started $$(cat $(RUNS)/started-$(PROFILE))
+	@$(REPLICATE) summary
 
 # Listed only when needed (prerequisites are expanded while the Makefile is read, by every `make`).
 EXPERIMENTS = $(if $(filter experiments,$(MAKECMDGOALS)),$(shell $(REPLICATE) pending --only "$(ONLY)"))

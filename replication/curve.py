@@ -79,8 +79,12 @@ def masks_curve(profile: str, results_dir: str | Path = "results", runs_dir: str
     for experiment in chosen:
         if experiment not in finished:
             print(f"masks curve: {experiment.name} has not finished; drawn without it")
-    if is_current(profile, results_dir):
-        return pd.DataFrame(saved(results_dir)["rows"])
+    paper = [plan.reference(f"mnist.{key}") for key in plan.curve["paper_rows"]]
+    if is_current(profile, results_dir):  # the figure is redrawn from the saved rows (written only when it changed)
+        state = saved(results_dir)
+        frame = pd.DataFrame(state["rows"])
+        plot_masks_curve(frame, paper, results_dir / FIGURE, state["twins"])
+        return frame
     identity, models, state = rows_identity(profile, results_dir), fingerprints(profile, results_dir), saved(results_dir)
     kept = saved_rows(state, finished, identity, models)
     missing = [e for e in finished if e.name not in kept]
@@ -88,7 +92,6 @@ def masks_curve(profile: str, results_dir: str | Path = "results", runs_dir: str
     rows = [row for e in finished for row in kept.get(e.name, [r for r in computed if r["experiment"] == e.name])]
     frame = pd.DataFrame(rows)
     write_text(results_dir / "masks_curve.csv", frame.to_csv(index=False))
-    paper = [plan.reference(f"mnist.{key}") for key in plan.curve["paper_rows"]]
     drawn_twins = twins(profile, results_dir)
     plot_masks_curve(frame, paper, results_dir / FIGURE, drawn_twins)
     write_json({"identity": identity, "models": models, "twins": drawn_twins, "rows": rows}, results_dir / SAVED)  # last

@@ -99,6 +99,7 @@ class Plan:
     experiments: dict[str, dict[str, Any]] = field(repr=False)
     defaults: dict[str, Any] = field(repr=False)
     official_trainer: list[dict[str, Any]] = field(default_factory=list, repr=False)  # the known differences
+    report: list[dict[str, str]] = field(default_factory=list, repr=False)  # the paper's rows and who answers them
 
     def reference(self, key: str) -> tuple[str, float]:
         """(row label, NLL) of a paper reference like ``mnist.made_1hl_1mask`` or ``uci.dna.single``."""
@@ -173,6 +174,17 @@ def load_plan() -> Plan:
     return parse_plan(resources.files(__package__).joinpath("experiments.toml").read_text())
 
 
+def check_report_row(plan: Plan, i: int, row: Any) -> None:
+    """A row of ``[report]``: a paper reference answered by an experiment of that reference, in a profile it runs in."""
+    where = f"experiments.toml: report row {i + 1}"
+    if not isinstance(row, dict) or not {"paper", "experiment", "profile"} <= set(row):
+        raise ConfigError(f"{where} needs paper, experiment and profile, got {row!r}")
+    for name in (row["experiment"], row.get("stand_in")):
+        entry = plan.experiments.get(name) if name else {}
+        if entry is None or (name and (entry.get("paper") != row["paper"] or row["profile"] not in entry.get("profiles", []))):
+            raise ConfigError(f"{where}: {name!r} is not an experiment of {row['paper']} in profile {row['profile']!r}")
+
+
 def parse_plan(text: str) -> Plan:
     """Parse and validate an experiment plan: every recipe key is a configuration field and every recipe builds valid
     configurations; paper keys and architectures exist."""
@@ -184,7 +196,7 @@ def parse_plan(text: str) -> Plan:
     if missing:
         raise ConfigError(f"experiments.toml lacks the table(s) {missing}")
     plan = Plan(table["paper"], table["profiles"], table["curve"], table["experiments"], table["defaults"],
-                table.get("official_trainer", []))  # fmt: skip
+                table.get("official_trainer", []), table.get("report", {}).get("rows", []))  # fmt: skip
     check_recipe_keys(plan.defaults, "experiments.toml [defaults]")
     for name, profile in plan.profiles.items():
         check_recipe_keys(profile.get("overrides", {}), f"experiments.toml profile {name} overrides")
@@ -196,6 +208,8 @@ def parse_plan(text: str) -> Plan:
         unknown = [n for n in named if n not in plan.experiments]
         if not isinstance(row.get("difference"), str) or unknown:
             raise ConfigError(f"experiments.toml: official_trainer row {i + 1} needs a difference and known runs, not {unknown}")
+    for i, row in enumerate(plan.report):
+        check_report_row(plan, i, row)
     for name, entry in plan.experiments.items():
         check_entry(plan, name, entry)
         for profile in entry["profiles"]:

@@ -4,6 +4,7 @@ rewritten when their content is unchanged, and folders locked between processes.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import resource
@@ -109,10 +110,10 @@ def save_torch(obj: Any, path: str | os.PathLike) -> None:
 
 
 def save_figure(figure: Any, path: str | os.PathLike, **kwargs: Any) -> Path:
-    """Save a matplotlib figure atomically (the format from the file's suffix)."""
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format=path.suffix.lstrip(".") or "png", **kwargs)
+    """Save a matplotlib figure atomically (the format from the file's suffix), only when its bytes changed."""
+    path, buffer = Path(path), io.BytesIO()
+    figure.savefig(buffer, format=path.suffix.lstrip(".") or "png", **kwargs)
+    write_bytes(path, buffer.getvalue())
     return path
 
 

@@ -81,7 +81,7 @@ def run_all(args: argparse.Namespace) -> int:
         masks_curve(args.profile, args.results, args.runs)
     except ReplicationError as exc:
         print(f"[skip] masks curve: {exc}")
-    write_summary(args.results, args.profile, time.time() - started)
+    write_summary(args.results, args.profile)
     if args.archive:
         pack(args.archive, args.results, args.runs / LOGS)
         print(f"archive: {args.archive} ({args.archive.stat().st_size / 2**20:.1f} MiB)")

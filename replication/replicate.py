@@ -15,14 +15,12 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import math
 import os
 import sys
-import time
 from functools import partial
 from pathlib import Path
 
-from . import curve, summary
+from . import curve, report, summary
 from .cli import exit_status, nonblank_path
 from .engine import lock_file, run_guarded, unavailable
 from .errors import ReplicationError
@@ -140,18 +138,7 @@ def run_curve(profile: str, results: Path, runs: Path) -> int:
     return 0
 
 
-def unix_time(text: str) -> float:
-    """An argparse type: a finite UNIX time, not in the future."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value < 0 or value > time.time() + 60:
-        raise argparse.ArgumentTypeError(f"must be a UNIX time in the past (seconds since 1970), got {text!r}")
-    return value
-
-
-def run_summary(profile: str, results: Path, started: float | None) -> int:
+def run_summary(profile: str, results: Path) -> int:
     """Write the tables and READMEs unless nothing they are drawn from has changed; print the tables. An unreadable
     finished record stops it with the record's path (a seed is never silently left out of the tables)."""
     for experiment in load_plan().for_profile(profile):
@@ -161,12 +148,10 @@ def run_summary(profile: str, results: Path, started: float | None) -> int:
         if drawn_from_current_template(notebook, "summary.ipynb") and summary.readme_is_current(results, profile):
             print("[skip] summary: nothing new since it was written")
         else:
-            wall = time.time() - started if started else None
-            own_results = results.resolve() == (NOTEBOOKS.parent / "results").resolve()  # never for smoke runs elsewhere
-            params = {"profile": profile, "results_dir": relative(results), "wall_seconds": wall,
-                      "project_readme": "../README.md" if own_results else None,
-                      "template": template_digest("summary.ipynb")}  # fmt: skip
+            params = {"profile": profile, "results_dir": relative(results), "template": template_digest("summary.ipynb")}
             execute("summary.ipynb", results / "notebooks" / "summary.ipynb", params)
+        if results.resolve() in {(NOTEBOOKS.parent / folder).resolve() for folder in report.FOLDERS.values()}:
+            report.write_readme(NOTEBOOKS.parent)  # the project's own results: never for smoke runs elsewhere
     for stem in TABLES:
         print(f"\n## {stem}\n\n{(results / f'{stem}.md').read_text()}")
     failures = sorted((results / "failed").glob("*.txt")) if (results / "failed").is_dir() else []
@@ -200,7 +185,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="comma-separated experiment names (check, list, pending, progress)")
     parser.add_argument("--results", type=nonblank_path, default=Path("results"))
     parser.add_argument("--runs", type=nonblank_path, default=Path("runs"))
-    parser.add_argument("--started", type=unix_time, default=None, help="UNIX time the replication started (summary)")
     parser.add_argument("--against", type=nonblank_path, default=Path("results"), help="reference results folder (compare)")
     args = parser.parse_args(argv)
     only = [n for n in args.only.split(",") if n]
@@ -229,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "compare":
             return run_compare(args.profile, args.results, args.against)
         else:
-            return run_summary(args.profile, args.results, args.started)
+            return run_summary(args.profile, args.results)
 
     return exit_status(dispatch)
 

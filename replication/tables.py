@@ -183,6 +183,16 @@ def first_paired_stderr(results_dir: Path, pairs: list[tuple]) -> float | None:
     return next((se for se in errors if se is not None), None)
 
 
+def twin_label(plan: Plan, twin: Experiment, pairs: list[tuple], profile: str, results_dir: Path) -> str:
+    """The twin's name, with the seeds paired when they are fewer than the twin's finished seeds (its row in the NLL
+    table is then the mean over more seeds than this comparison uses)."""
+    finished = [run for run in plan.seed_runs(twin.row, profile) if finished_metrics(run, results_dir) is not None]
+    if len(pairs) == len(finished):
+        return twin.name
+    seeds = ", ".join(str(run.recipe["seed"]) for _, run, _, _ in pairs)
+    return f"{twin.name} (seed{'s' if len(pairs) > 1 else ''} {seeds})"
+
+
 def ensemble_gain_table(results_dir: str | Path, profile: str) -> pd.DataFrame:
     """Each finished K-mask experiment against its 1-mask twin (same recipe, one mask), seed by seed.
 
@@ -209,7 +219,7 @@ def ensemble_gain_table(results_dir: str | Path, profile: str) -> pd.DataFrame:
             "masks (train/test)": masks_text(experiment.recipe),
             "seeds": len(pairs),
             "ensemble test NLL": statistics.fmean(o.test_nll.nats for _, _, o, _ in pairs),
-            "1-mask twin": twin.name,
+            "1-mask twin": twin_label(plan, twin, pairs, profile, results_dir),
             "twin test NLL": statistics.fmean(t.test_nll.nats for _, _, _, t in pairs),
             "gain (nats)": statistics.fmean(gains),
             "paired stderr": first_paired_stderr(results_dir, pairs),
@@ -235,7 +245,7 @@ def variations_table(results_dir: str | Path, profile: str) -> pd.DataFrame:
         difference, stderr = ours.test_nll.nats - theirs.test_nll.nats, paired_stderr(results_dir, experiment.name, base.name)
         rows.append({
             "variant": experiment.name,
-            "varies": base.name,
+            "varies": base.name if len(plan.seed_runs(base.row, profile)) == 1 else f"{base.name} (seed {base.recipe['seed']})",
             "what differs": "; ".join(differs),
             "variant test NLL": ours.test_nll.nats,
             "base test NLL": theirs.test_nll.nats,

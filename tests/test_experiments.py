@@ -325,9 +325,9 @@ def test_the_gain_pairs_seeds_and_gives_their_spread(tmp_path):
     assert row["gain (nats)"] == pytest.approx(0.25) and row["sd over seeds"] == pytest.approx(np.std([1.0, -0.5], ddof=1))
     assert row["twin test NLL"] == pytest.approx(92.5) and row["paired stderr"] is None  # no per-example NLLs saved
     tables = {stem: pd.DataFrame() for stem in TABLES} | {"ensemble_gain": ensemble_gain_table(tmp_path, "cpu")}
-    assert "A blank `paired stderr`" in results_readme(tmp_path, "cpu", tables, None)  # the README says why
+    assert "A blank `paired stderr`" in results_readme(tmp_path, "cpu", tables)  # the README says why
     tables["ensemble_gain"]["paired stderr"] = 0.05
-    assert "A blank `paired stderr`" not in results_readme(tmp_path, "cpu", tables, None)
+    assert "A blank `paired stderr`" not in results_readme(tmp_path, "cpu", tables)
 
 
 def test_a_twin_has_the_same_kind_of_ordering():

@@ -67,3 +67,11 @@ def test_a_training_curve_has_a_title_and_a_y_axis_fitted_to_its_run():
     history = pd.DataFrame(record.history)
     assert low < history["train_nll"].min() and high - low < 30  # not the first epochs' 200 nats
     assert json.dumps(record.history)  # the record it was drawn from is plain data
+
+
+def test_the_masks_curve_keeps_its_legend_off_the_points(monkeypatch, tmp_path):
+    state = json.loads((ROOT / "results" / "paper" / "masks_curve.json").read_text())
+    paper = [("MADE 1 hidden layer, 1 mask", 88.4), ("MADE 1 hidden layer, 32 masks", 86.64)]
+    frame = pd.DataFrame(state["rows"])
+    fig = drawn(monkeypatch, lambda: figures.plot_masks_curve(frame, paper, tmp_path / "m.png", state["twins"]))
+    assert legends_clear_of_axes(fig)

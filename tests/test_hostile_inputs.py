@@ -627,13 +627,6 @@ def test_a_data_file_without_the_schema_names_the_arrays_it_holds(tmp_path, caps
             "has no 'train_data' (it holds: labels, pixels)")  # fmt: skip
 
 
-@pytest.mark.parametrize("value", ["nan", "inf", "-5", "99999999999", "yesterday"])
-def test_the_summary_refuses_a_start_time_that_is_not_a_past_unix_time(value, tmp_path):
-    done = subprocess.run([sys.executable, "-m", "replication.replicate", "summary", "--results", str(tmp_path),
-                           "--started", value], capture_output=True, text=True, cwd=ROOT)  # fmt: skip
-    assert done.returncode == 2 and "--started: must be a UNIX time in the past" in done.stderr
-
-
 @pytest.mark.parametrize("run_dir, message", [("missing", "does not exist"), ("a_file", "is a file, not a run folder")])
 def test_evaluate_says_what_a_path_that_is_not_a_run_folder_is(run_dir, message, tmp_path, capsys):
     (tmp_path / "a_file").write_text("x")

@@ -12,7 +12,7 @@ from conftest import fake_metrics
 from replication.errors import ConfigError
 from replication.experiments import load_plan, parse_plan
 from replication.files import write_json
-from replication.summary import write_summary
+from replication.summary import inputs_digest, results_readme, write_summary
 from replication.tables import all_tables, official_trainer_table, to_markdown, trained_masks_table, variations_table
 
 PLAN = load_plan()
@@ -39,7 +39,7 @@ def test_a_variant_is_set_against_the_row_it_varies_with_a_paired_stderr(tmp_pat
     finish(tmp_path, "mnist_1x500_32masks_full_validation", base - 0.5 + noise)
     finish(tmp_path, "mnist_1x500_1mask_paper_recipe")  # its base has not finished: no row
     row = variations_table(tmp_path, "cpu").set_index("variant").loc["mnist_1x500_32masks_full_validation"]
-    assert row["varies"] == "mnist_1x500_32masks" and row["what differs"] == "valid_masks 4 -> 32"
+    assert row["varies"] == "mnist_1x500_32masks (seed 1234)" and row["what differs"] == "valid_masks 4 -> 32"
     assert row["difference"] == pytest.approx(-0.5, abs=0.1)
     exact = np.std((base - 0.5 + noise).astype(np.float32).astype(np.float64) - base.astype(np.float32), ddof=1) / np.sqrt(1000)
     assert row["paired stderr"] == pytest.approx(exact, rel=1e-12) and row["z"] < -10  # measured: equal to 1e-16
@@ -98,3 +98,11 @@ def test_every_committed_table_is_what_the_committed_results_give(folder, profil
     for name, frame in all_tables(root, profile).items():
         assert frame.to_csv(index=False) == (root / f"{name}.csv").read_text(), name
         assert to_markdown(frame) == (root / f"{name}.md").read_text(), name
+
+
+@pytest.mark.parametrize("folder, profile", [("results", "cpu"), ("results/paper", "paper")])
+def test_every_committed_results_readme_is_what_the_committed_results_give(folder, profile):
+    """Each number of ``results/README.md`` is drawn from the committed results: regenerated, it is the same text."""
+    root = Path(replication.__file__).parents[1] / folder
+    text = results_readme(root, profile, all_tables(root, profile))
+    assert (root / "README.md").read_text() == text + f"\n<!-- summary inputs: {inputs_digest(root, profile)} -->\n"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The paper profile's rows on a lent GPU machine (the workplace's device tool; torch there, no papermill).
+# The paper profile's rows on a GPU machine reached one command at a time (torch there, no papermill).
 # The first call starts `replication.plain_engine` detached (setsid), so that a following call on the same warm machine
 # waits on the same run; every call waits up to WAIT seconds, prints where the run stands, and copies the archive
 # of results and logs (no checkpoints) to $OUT once the run has finished.

@@ -109,7 +109,7 @@ def run_progress(profile: str, results: Path, runs: Path, names: list[str]) -> i
         print(f"nothing pending in profile {profile} (results in {results})")
         return 0
     print(f"Pending experiments of profile {profile}, read from {runs}/{profile}/ (train hours: wall time while a "
-          "process trained, all sittings)\n")  # fmt: skip
+          "process trained, every resumption included)\n")  # fmt: skip
     print(to_markdown(standing_table(rows)))
     return 0
 

@@ -15,8 +15,17 @@ from typing import Any
 
 import pandas as pd
 
-from .errors import ReplicationError
-from .experiments import Experiment, Plan, finished_metrics, is_complete, load_data, load_plan
+from .errors import NotFinished, ReplicationError
+from .experiments import (
+    Experiment,
+    Plan,
+    finished_metrics,
+    is_complete,
+    load_data,
+    load_plan,
+    replicate_command,
+    shown,
+)
 from .figures import plot_masks_curve
 from .files import write_json, write_text
 from .tables import one_mask_twin
@@ -68,9 +77,12 @@ def is_current(profile: str, results_dir: str | Path) -> bool:
             and state.get("twins") == twins(profile, results_dir))  # fmt: skip
 
 
-def masks_curve(profile: str, results_dir: str | Path = "results", runs_dir: str | Path = "runs") -> pd.DataFrame:
+def masks_curve(
+    profile: str, results_dir: str | Path = "results", runs_dir: str | Path = "runs", compute: bool = True
+) -> pd.DataFrame:
     """Test NLL of the ensemble of the first n masks of each K-mask model of ``[curve]`` (those of this profile
-    that have finished), for the profile's n values, with each model's 1-mask twin as a reference line."""
+    that have finished), for the profile's n values, with each model's 1-mask twin as a reference line. With
+    ``compute`` false it only reads: the saved curve when current, else :class:`NotFinished` (nothing written)."""
     plan, results_dir = load_plan(), Path(results_dir)
     chosen, finished = curve_models(plan, profile, results_dir)
     if not finished:
@@ -81,10 +93,16 @@ def masks_curve(profile: str, results_dir: str | Path = "results", runs_dir: str
             print(f"masks curve: {experiment.name} has not finished; drawn without it")
     paper = [plan.reference(f"mnist.{key}") for key in plan.curve["paper_rows"]]
     if is_current(profile, results_dir):  # the figure is redrawn from the saved rows (written only when it changed)
+        print(f"masks curve: current, read from {results_dir / SAVED}")
         state = saved(results_dir)
         frame = pd.DataFrame(state["rows"])
         plot_masks_curve(frame, paper, results_dir / FIGURE, state["twins"])
         return frame
+    if not compute:
+        raise NotFinished(
+            f"the masks curve in {shown(results_dir)} (profile {profile}) is missing or not drawn from its finished models; this "
+            f"notebook only reads results: draw it with `{replicate_command(profile, results_dir)}`"
+        )
     identity, models, state = rows_identity(profile, results_dir), fingerprints(profile, results_dir), saved(results_dir)
     kept = saved_rows(state, finished, identity, models)
     missing = [e for e in finished if e.name not in kept]

@@ -21,6 +21,19 @@ class TrainingError(ReplicationError):
     """Training cannot go on: the loss became non-finite, or the model cannot fit in memory."""
 
 
+class NotFinished(ReplicationError):
+    """A notebook that only reads a finished result found none: it computes nothing and names the command that does.
+    Jupyter shows it as its one line, not a stack:
+
+    >>> NotFinished("x: no finished result in results; train it with `make replicate ONLY=x`")._render_traceback_()
+    ['x: no finished result in results; train it with `make replicate ONLY=x`']
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        """What IPython prints for this error (instead of a traceback): its message."""
+        return [str(self)]
+
+
 def first_line(exc: BaseException, limit: int = 160) -> str:
     """An exception's first line (its type's name when it has no message), at most ``limit`` characters: how a
     library's error is quoted inside one of ours.

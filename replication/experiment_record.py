@@ -1,5 +1,6 @@
 """The record of a finished experiment, ``results/metrics/NAME.json``: the run's record plus what the plan says of it
-(its name, profile and identity, the paper's number it is set against, its sample grid and completion figure).
+(its name, profile and identity, the paper's number it is set against, its sample grid, how that grid was drawn, and
+its completion figure).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class ExperimentRecord(RunRecord):
     paper: PaperReference | None = None
     split: str | None = None
     samples: str | None = None  # the sample grid, relative to the results folder (image data only)
+    samples_drawn: str | None = None  # how the grid was drawn (absent: experiments.UNRECORDED_DRAW)
     completions: CompletionFigure | None = None  # for image data and a mask whose ordering puts the top half first
 
     @classmethod

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import sys
+import textwrap
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -24,11 +27,12 @@ from typing import Any
 import torch
 
 from .completions import completable, write_completions
-from .errors import ConfigError, DataError, ReplicationError
+from .errors import ConfigError, DataError, NotFinished, ReplicationError
 from .experiment_record import ExperimentRecord, PaperReference
 from .figures import save_grid
 from .files import write_bytes
 from .model.made import MADE
+from .model.sampling import sample_ensemble
 from .training.config import (
     EvalConfig,
     MADEConfig,
@@ -39,12 +43,14 @@ from .training.config import (
     identity_recipe,
 )
 from .training.data import BinaryDataset, is_local, load_dataset, locate, registry
+from .training.evaluate import NLL, plus_minus
 from .training.record import RunRecord, read_record, write_record
 from .training.runs import PER_EXAMPLE, train_run
 
 INFO_FIELDS = {"profiles", "dataset", "paper", "architecture", "note", "seeds", "varies", "long_run"}
 SEED_RUN = re.compile(r"^(?P<row>.+)-seed(?P<seed>\d+)$")
 UNAVAILABLE = "not run: data not available offline"
+ROOT = Path(__file__).resolve().parents[1]  # the project, where `make replicate` runs
 
 
 @dataclass(frozen=True)
@@ -308,6 +314,37 @@ def load_data(experiment: Experiment) -> BinaryDataset:
     return data.subset(experiment.subset) if experiment.subset else data
 
 
+def shown(folder: str | Path) -> str:
+    """A folder as ``make replicate`` names it: relative to the project when inside it.
+
+    >>> shown(ROOT / "results" / "paper"), shown(ROOT / "results" / "notebooks" / "..")
+    ('results/paper', 'results')
+    """
+    folder = Path(folder).resolve()
+    return os.path.relpath(folder, ROOT) if folder.is_relative_to(ROOT) else str(folder)
+
+
+def replicate_command(profile: str, results_dir: str | Path, name: str | None = None) -> str:
+    """The ``make replicate`` command that works on ``results_dir`` in ``profile`` (on experiment ``name`` alone).
+
+    >>> replicate_command("cpu", ROOT / "results", "uci_dna_single")
+    'make replicate ONLY=uci_dna_single'
+    >>> replicate_command("paper", ROOT / "results" / "paper")
+    'make replicate PROFILE=paper RESULTS=results/paper'
+    """
+    where = shown(results_dir)
+    options = [f"PROFILE={profile}"] * (profile != "cpu") + [f"RESULTS={where}"] * (where != "results")
+    return " ".join(["make replicate", *options, *([f"ONLY={name}"] if name else [])])
+
+
+def not_finished(experiment: Experiment, profile: str, results_dir: Path) -> NotFinished:
+    """The one-line error of a notebook that only reads results and finds none of ``experiment``."""
+    return NotFinished(
+        f"{experiment.name}: no finished result of its recipe in {shown(results_dir)}/metrics/ (profile {profile}); this "
+        f"notebook only reads results: train it with `{replicate_command(profile, results_dir, experiment.name)}`"
+    )
+
+
 def run_experiment(
     name: str,
     profile: str,
@@ -315,30 +352,38 @@ def run_experiment(
     runs_dir: str | Path = "runs",
     device: str | None = None,
     progress: bool = True,
+    train: bool = True,
 ) -> ExperimentRecord:
-    """Train (or resume, or skip when finished) one experiment, draw its figures and write its record."""
+    """Train (or resume, or skip when finished) one experiment, draw its figures and write its record. With ``train``
+    false it only reads: the finished record, else :class:`NotFinished` (no run folder is created)."""
     experiment, results_dir = load_plan().experiment(name, profile), Path(results_dir)
     finished = finished_metrics(experiment, results_dir)
     if finished is not None:
         print(f"{name}: finished results found in {metrics_path(results_dir, name)}; skipping")
         return finished
+    if not train:
+        raise not_finished(experiment, profile, results_dir)
     data = load_data(experiment)
     run_dir = experiment.run_dir(runs_dir, profile)
     model, run = train_run(run_dir, data, *experiment.configs(data.dim), device, progress)
-    figures = draw_run_figures(model, data, results_dir, name)
+    figures = draw_run_figures(model, data, results_dir, name, run)
     return record_experiment(experiment, profile, run, figures, run_dir, results_dir)
 
 
-def draw_run_figures(model: MADE, data: BinaryDataset, results_dir: Path, name: str) -> dict[str, Any]:
+def draw_run_figures(model: MADE, data: BinaryDataset, results_dir: Path, name: str, run: RunRecord) -> dict[str, Any]:
     """The trained model's sample grid (image data) and completions of test digits (when its mask 0 models the top
-    half first), as the record's ``samples`` and ``completions``."""
-    samples = write_samples(model, data, results_dir / "samples" / f"{name}.png", name) if data.image_shape else None
+    half first), as the record's ``samples``, ``samples_drawn`` and ``completions``."""
+    samples, drawn = (
+        write_samples(model, data, results_dir / "samples" / f"{name}.png", name, run.test_nll, run.test_masks)
+        if data.image_shape
+        else (None, None)
+    )
     completions = (
         write_completions(model, data, results_dir / "figures" / f"completions_{name}.png", name)
         if completable(model, data)
         else None
     )
-    return {"samples": samples, "completions": completions}
+    return {"samples": samples, "samples_drawn": drawn, "completions": completions}
 
 
 def record_experiment(
@@ -355,8 +400,30 @@ def record_experiment(
     return record
 
 
-def write_samples(model: MADE, data: BinaryDataset, path: Path, title: str, n: int = 100) -> str:
-    """A 10x10 grid of exact samples from the trained model (mask 0, fixed seed); returns its path under results."""
-    samples = model.sample(n, 0, generator=torch.Generator().manual_seed(0))
-    save_grid(samples.cpu().numpy(), path, data.image_shape, title=f"{title}: {n} exact samples")
-    return str(path.relative_to(path.parents[1]))
+UNRECORDED_DRAW = "100 samples from mask 0, generator torch.Generator().manual_seed(0)"  # a record without samples_drawn
+
+
+def drawn_text(masks: Sequence[int], n: int, seed: int) -> str:
+    """How a sample grid is drawn, in words (the record's ``samples_drawn``).
+
+    >>> drawn_text(range(4), 100, 0).split(", generator")[0]
+    '100 samples from the 4-mask ensemble (masks 0 to 3): one mask drawn uniformly per sample'
+    >>> drawn_text(range(1), 100, 0) == UNRECORDED_DRAW
+    True
+    """
+    which = f"mask {masks[0]}" if len(masks) == 1 else f"the {len(masks)}-mask ensemble (masks {masks[0]} to {masks[-1]})"
+    how = ": one mask drawn uniformly per sample" if len(masks) > 1 else ""
+    return f"{n} samples from {which}{how}, generator torch.Generator().manual_seed({seed})"
+
+
+def write_samples(
+    model: MADE, data: BinaryDataset, path: Path, name: str, test_nll: NLL, test_masks: int, n: int = 100, seed: int = 0
+) -> tuple[str, str]:
+    """A 10x10 grid of exact samples of the masks the test NLL averages (an ensemble: one of its masks drawn uniformly
+    per sample), seeded; returns its path under results and how it was drawn (its title says both and the test NLL)."""
+    masks = model.mask_set.ensemble(test_masks)
+    samples = sample_ensemble(model, n, masks, torch.Generator().manual_seed(seed))
+    drawn = drawn_text(masks, n, seed)
+    title = f"{name}: test NLL {plus_minus(test_nll.nats, test_nll.stderr)} nats\n" + textwrap.fill(drawn, 80)
+    save_grid(samples.cpu().numpy(), path, data.image_shape, title=title, title_size=9)
+    return str(path.relative_to(path.parents[1])), drawn

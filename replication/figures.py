@@ -33,7 +33,9 @@ def tile(images: np.ndarray, rows: int, cols: int, pad: int = 1) -> np.ndarray:
     return grid
 
 
-def save_grid(samples: np.ndarray, path: str | Path, image_shape: tuple[int, int] | None = None, title: str = "") -> Path:
+def save_grid(
+    samples: np.ndarray, path: str | Path, image_shape: tuple[int, int] | None = None, title: str = "", title_size: float = 12
+) -> Path:
     """Save samples (n, D) as a grid image: as pictures when ``image_shape`` is given, else as a bitmap of rows."""
     samples = np.asarray(samples, dtype=np.float32)
     n = samples.shape[0]
@@ -54,7 +56,7 @@ def save_grid(samples: np.ndarray, path: str | Path, image_shape: tuple[int, int
     )
     ax.set_axis_off()
     if title:
-        ax.set_title(title)
+        ax.set_title(title, fontsize=title_size)
     return save_figure(fig, path, dpi=120, bbox_inches="tight")
 
 

@@ -1,7 +1,7 @@
 """Where unfinished runs stand, read from their run folders: epoch, best validation NLL, look-ahead left, time.
 
-Long runs train across several processes, each resuming the last; ``python -m replication.replicate progress`` prints this for every
-pending experiment, so a user sees whether a run is training now, where it would resume, and how far its early
+Long runs train across several processes, each resuming the last; ``python -m replication.replicate progress``
+prints this for every pending experiment, so a user sees whether a run is training now, where it would resume, and how far its early
 stopping is from ending it.
 """
 

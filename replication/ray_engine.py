@@ -46,22 +46,34 @@ def run_task(name: str, profile: str, runs: str, threads: int) -> dict[str, Any]
             if path.is_file():
                 files[pattern.format(name=name)] = path.read_bytes()
         return {"name": name, "files": files, "seconds": time.perf_counter() - started, "resumable": reachable,
-                "scratch_results": str(results.resolve())}  # fmt: skip
+                "scratch_results": str(results.resolve()), "runs": str(runs_dir.resolve())}  # fmt: skip
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def moved_notebook(content: bytes, result: dict[str, Any], results: Path) -> bytes:
+    """A notebook executed in the worker's scratch results folder, as it reads in ``results``: papermill's record of
+    its own path, and the run folder it trained in when that folder outlives the task (its other paths are relative
+    to the notebook's folder and stay as they are)."""
+    from .replicate import NOTEBOOKS
+
+    scratch = Path(result["scratch_results"])
+    old, new = os.path.relpath(scratch, NOTEBOOKS.parent), os.path.relpath(results.resolve(), NOTEBOOKS.parent)
+    content = content.replace(f'"{old}'.encode(), f'"{new}'.encode())
+    if result.get("resumable"):
+        runs = Path(result["runs"])
+        old, new = os.path.relpath(runs, scratch / "notebooks"), os.path.relpath(runs, results.resolve() / "notebooks")
+        content = content.replace(f'"{old}\\"'.encode(), f'"{new}\\"'.encode())  # the injected parameter's source
+        content = content.replace(f'"{old}"'.encode(), f'"{new}"'.encode())  # papermill's record of it
+    return content
 
 
 def write_result(result: dict[str, Any], results: Path) -> None:
     """Write a task's files into ``results`` (each atomically, the metrics last: they mark the experiment finished),
     pointing its notebook at ``results``."""
-    from .replicate import NOTEBOOKS
-
     for relative_path, content in sorted(result["files"].items(), key=lambda item: item[0].startswith("metrics/")):
-        if relative_path.endswith(".ipynb"):  # the notebook ran in the worker's scratch folder: point it at results
-            scratch = Path(result["scratch_results"])
-            for base in (NOTEBOOKS, NOTEBOOKS.parent):
-                old, new = os.path.relpath(scratch, base), os.path.relpath(results.resolve(), base)
-                content = content.replace(f'"{old}'.encode(), f'"{new}'.encode())
+        if relative_path.endswith(".ipynb"):
+            content = moved_notebook(content, result, results)
         write_bytes(results / relative_path, content)
     if f"failed/{result['name']}.txt" not in result["files"]:
         (results / "failed" / f"{result['name']}.txt").unlink(missing_ok=True)

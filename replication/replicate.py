@@ -3,7 +3,9 @@
 ``pending`` names the experiments still to run or redraw; ``progress`` shows where each stands (epoch, best
 validation NLL, look-ahead left, time so far) from its run folder.
 
-Each step executes a thin papermill notebook from ``notebooks/`` into ``RESULTS/notebooks/`` (atomically).
+Each step executes a thin papermill notebook from ``notebooks/`` into ``RESULTS/notebooks/`` (atomically), its kernel
+working in that folder and its paths relative to it; a saved experiment or curve notebook is set to only read
+(``train = False``, ``compute = False``), so run again where it lies it finds its result or stops with one line.
 A failing experiment is recorded in ``RESULTS/failed/NAME.txt`` and does not stop the others;
 ``summary`` reports failures and exits non-zero when there are any.  Each experiment and the summary
 hold a lock in ``RESULTS/.locks/`` while they work, so two concurrent ``make replicate`` into one folder
@@ -17,10 +19,11 @@ import hashlib
 import json
 import os
 import sys
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-from . import curve, report, summary
+from . import curve, document, report, summary
 from .cli import exit_status, nonblank_path
 from .engine import lock_file, run_guarded, unavailable
 from .errors import ReplicationError
@@ -32,37 +35,91 @@ from .tables import AGREES_WITHIN, TABLES, compare_table, to_markdown
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 
-def relative(path: Path) -> str:
-    """``path`` relative to the notebooks folder (the kernel's working directory): no machine's path is injected."""
-    return os.path.relpath(path.resolve(), NOTEBOOKS)
+TRAIN_OFF = "train = False  # set after execution: run again where it lies, it reads its finished result, never trains"
+COMPUTE_OFF = "compute = False  # set after execution: run again where it lies, it reads the saved curve, never computes"
+Edit = Callable[[dict], None]  # a change to an executed notebook's JSON, made before it is saved
 
 
-def execute(notebook: str, output: Path, parameters: dict) -> None:
-    """Execute ``notebooks/<notebook>`` with papermill into ``output`` (replaced in one rename when it succeeds)."""
+def relative(path: Path, folder: Path) -> str:
+    """``path`` relative to ``folder``, the executed notebook's folder and its kernel's working directory: no machine's
+    path is injected, and the saved notebook run again where it lies finds the same folders.
+
+    >>> relative(Path("results"), Path("results") / "notebooks"), relative(Path("runs"), Path("results") / "notebooks")
+    ('..', '../../runs')
+    """
+    return os.path.relpath(path.resolve(), folder.resolve())
+
+
+def execute(notebook: str, output: Path, parameters: dict, edit: Edit | None = None) -> None:
+    """Execute ``notebooks/<notebook>`` with papermill into ``output`` (replaced in one rename when it succeeds), its
+    kernel working in ``output``'s folder; ``edit`` then changes the executed notebook (a failed one too)."""
     import papermill
 
     with atomic_path(output, suffix=".tmp.ipynb") as tmp:
         try:
             papermill.execute_notebook(
                 str(NOTEBOOKS / notebook), str(tmp), parameters=parameters, progress_bar=False, log_output=True,
-                cwd=str(NOTEBOOKS), kernel_name="python3",
+                cwd=str(output.parent), kernel_name="python3",
                 extra_arguments=["--IPKernelApp.log_level=ERROR"],  # not its warning about TCP on the local machine
             )  # fmt: skip
         except Exception:
             if tmp.is_file():  # the executed notebook, complete up to the failing cell: the record of the failure
-                without_machine_paths(tmp, notebook, output)
+                finish_notebook(tmp, notebook, output, edit)
                 os.replace(tmp, output)
             raise
-        without_machine_paths(tmp, notebook, output)
+        finish_notebook(tmp, notebook, output, edit)
 
 
-def without_machine_paths(executed: Path, notebook: str, output: Path) -> None:
-    """Papermill records absolute input and output paths: keep them relative to the project instead."""
+def finish_notebook(executed: Path, notebook: str, output: Path, edit: Edit | None) -> None:
+    """Papermill records absolute input and output paths: keep them relative to the project instead; then ``edit``."""
     content = json.loads(executed.read_text())
     record = content.get("metadata", {}).get("papermill", {})
     record["input_path"] = f"notebooks/{notebook}"
     record["output_path"] = os.path.relpath(output.resolve(), NOTEBOOKS.parent)
+    if edit is not None:
+        edit(content)
     executed.write_text(json.dumps(content, indent=1, ensure_ascii=False) + "\n")
+
+
+def source_lines(text: str) -> list[str]:
+    """A cell's source as nbformat stores it: its lines, each with its newline but the last."""
+    return text.splitlines(keepends=True)
+
+
+def set_title(content: dict, text: str) -> None:
+    """Make ``text`` the notebook's first markdown cell (its title).
+
+    >>> notebook = {"cells": [{"cell_type": "markdown", "source": ["# Any experiment"]}]}
+    >>> set_title(notebook, "# mnist_1x500_4masks\\n\\nFour masks.")
+    >>> notebook["cells"][0]["source"]
+    ['# mnist_1x500_4masks\\n', '\\n', 'Four masks.']
+    """
+    cell = next((c for c in content["cells"] if c["cell_type"] == "markdown"), None)
+    if cell is None:
+        raise ReplicationError("the executed notebook has no markdown cell to hold its title")
+    cell["source"] = source_lines(text)
+
+
+def set_after_execution(content: dict, line: str) -> None:
+    """Append ``line`` to the cell of parameters papermill injected: what the saved notebook, run again, uses.
+
+    >>> notebook = {"cells": [{"cell_type": "code", "metadata": {"tags": ["injected-parameters"]}, "source": "a = 1\\n"}]}
+    >>> set_after_execution(notebook, "train = False  # why")
+    >>> notebook["cells"][0]["source"]
+    ['a = 1\\n', 'train = False  # why']
+    """
+    cells = [c for c in content["cells"] if "injected-parameters" in c.get("metadata", {}).get("tags", [])]
+    if not cells:
+        raise ReplicationError("the executed notebook has no injected-parameters cell (papermill writes one)")
+    source = "".join(cells[0]["source"])
+    cells[0]["source"] = source_lines(source + ("" if source.endswith("\n") or not source else "\n") + line)
+
+
+def as_document(experiment: Experiment, profile: str, content: dict) -> None:
+    """An executed experiment notebook as a document of its own: titled with its name, and reading only when run
+    again where it lies."""
+    set_title(content, document.title(experiment, profile))
+    set_after_execution(content, TRAIN_OFF)
 
 
 def template_digest(notebook: str) -> str:
@@ -116,10 +173,11 @@ def run_progress(profile: str, results: Path, runs: Path, names: list[str]) -> i
 
 def run_one(name: str, profile: str, results: Path, runs: Path) -> int:
     """Run experiment ``name`` as a notebook unless finished (a finished run's notebook is only redrawn)."""
-    experiment = load_plan().experiment(name, profile)
-    params = {"name": name, "profile": profile, "results_dir": relative(results), "runs_dir": relative(runs),
-              "template": template_digest("experiment.ipynb")}  # fmt: skip
-    work = partial(execute, "experiment.ipynb", results / "notebooks" / f"{name}.ipynb", params)
+    experiment, folder = load_plan().experiment(name, profile), results / "notebooks"
+    params = {"name": name, "profile": profile, "results_dir": relative(results, folder),
+              "runs_dir": relative(runs, folder), "template": template_digest("experiment.ipynb")}  # fmt: skip
+    edit = partial(as_document, experiment, profile)
+    work = partial(execute, "experiment.ipynb", folder / f"{name}.ipynb", params, edit)
     run_guarded(name, results, work, partial(experiment_done, experiment, results), unavailable(experiment))
     return 0
 
@@ -130,9 +188,11 @@ def run_curve(profile: str, results: Path, runs: Path) -> int:
     if not finished:
         print(f"[skip] masks curve: none of {', '.join(e.name for e in chosen)} has finished")
         return 0
-    params = {"profile": profile, "results_dir": relative(results), "runs_dir": relative(runs),
+    folder = results / "notebooks"
+    params = {"profile": profile, "results_dir": relative(results, folder), "runs_dir": relative(runs, folder),
               "template": template_digest("masks_curve.ipynb")}  # fmt: skip
-    work = partial(execute, "masks_curve.ipynb", results / "notebooks" / "masks_curve.ipynb", params)
+    edit = partial(set_after_execution, line=COMPUTE_OFF)
+    work = partial(execute, "masks_curve.ipynb", folder / "masks_curve.ipynb", params, edit)
     run_guarded("masks_curve", results, work, lambda: notebook_current(results, "masks_curve", "masks_curve.ipynb")
                 and curve.is_current(profile, results))  # fmt: skip
     return 0
@@ -148,7 +208,8 @@ def run_summary(profile: str, results: Path) -> int:
         if drawn_from_current_template(notebook, "summary.ipynb") and summary.readme_is_current(results, profile):
             print("[skip] summary: nothing new since it was written")
         else:
-            params = {"profile": profile, "results_dir": relative(results), "template": template_digest("summary.ipynb")}
+            folder = results / "notebooks"
+            params = {"profile": profile, "results_dir": relative(results, folder), "template": template_digest("summary.ipynb")}
             execute("summary.ipynb", results / "notebooks" / "summary.ipynb", params)
         if results.resolve() in {(NOTEBOOKS.parent / folder).resolve() for folder in report.FOLDERS.values()}:
             report.write_readme(NOTEBOOKS.parent)  # the project's own results: never for smoke runs elsewhere

@@ -15,23 +15,13 @@ import jinja2
 import pandas as pd
 
 from .errors import ReplicationError
-from .experiments import finished_metrics, load_plan
+from .experiments import finished_metrics, load_plan, replicate_command
 from .files import write_text
 from .tables import all_tables, paired_stderr, to_markdown
 
 PAPER_GAIN = "paper's gain at this width"  # a column of the ensemble-gain table
 TEMPLATE = Path("docs") / "README.md.j2"
 FOLDERS = {"cpu": Path("results"), "paper": Path("results") / "paper"}  # each profile's committed results
-
-
-def replicate_command(name: str, profile: str) -> str:
-    """The one command that runs experiment ``name`` into its committed results folder.
-
-    >>> replicate_command("paper_mnist_2x8000_32masks", "paper")
-    '`make replicate PROFILE=paper RESULTS=results/paper ONLY=paper_mnist_2x8000_32masks`'
-    """
-    where = "" if profile == "cpu" else f" PROFILE={profile} RESULTS={FOLDERS[profile].as_posix()}"
-    return f"`make replicate{where} ONLY={name}`"
 
 
 def uncertainty_text(row: pd.Series) -> str:
@@ -177,7 +167,7 @@ class Facts:
         finished stand-in's number."""
         name = entry["experiment"]
         long_run = load_plan().experiment(name, profile).long_run and status == "not run yet"
-        text = f"`{name}`: {replicate_command(name, profile)}"
+        text = f"`{name}`: `{replicate_command(profile, self.root / FOLDERS[profile], name)}`"
         stand_in = entry.get("stand_in")
         if stand_in:
             row = self.result(stand_in)

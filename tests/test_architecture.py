@@ -19,7 +19,8 @@ PACKAGE = ROOT / "replication"
 
 
 BASE = {"errors", "fields", "files"}  # below the model: errors, configuration fields, files and locks
-STUDY = {"experiments", "experiment_record", "tables", "figures", "curve", "summary", "report", "completions", "progress"}
+STUDY = {"experiments", "experiment_record", "tables", "figures", "curve", "summary", "report", "completions", "progress",
+         "document"}  # fmt: skip
 ENGINES = {"engine", "replicate", "plain_engine", "ray_engine", "__main__", "cli"}
 
 
@@ -196,14 +197,14 @@ def test_every_module_is_named_in_the_layout_and_the_architecture_table():
 
 
 def test_the_model_is_the_papers_model_and_nothing_else():
-    """``model/`` touches no optimizer and stays short enough to read in one sitting (under 600 lines)."""
+    """``model/`` touches no optimizer and stays short enough to read in one sitting (under 650 lines)."""
     files = sorted((PACKAGE / "model").glob("*.py"))
 
     def code_names(tree: ast.AST) -> set[str]:  # identifiers, attributes and arguments (not prose)
         return {getattr(n, "id", None) or getattr(n, "attr", None) or getattr(n, "arg", None) or "" for n in ast.walk(tree)}
 
     assert [f.name for f in files if any("optim" in name for name in code_names(ast.parse(f.read_text())))] == []
-    assert sum(len(f.read_text().splitlines()) for f in files) < 600
+    assert sum(len(f.read_text().splitlines()) for f in files) < 650
 
 
 def test_each_idea_is_written_once_and_each_name_says_one_thing():

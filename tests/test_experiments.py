@@ -232,7 +232,7 @@ def test_a_failing_experiment_is_reported_and_the_others_still_run(tmp_path, mon
 
     ran = []
 
-    def fake_execute(notebook, output, parameters):
+    def fake_execute(notebook, output, parameters, edit=None):
         ran.append(parameters["name"])
         if parameters["name"] == "mnist_1x500_1mask":
             raise RuntimeError("boom: out of memory")
@@ -273,7 +273,7 @@ def test_a_raised_epoch_cap_continues_the_run_in_place(tmp_path):
 def test_a_failing_curve_without_a_message_is_recorded(tmp_path, monkeypatch):
     from replication import replicate
 
-    def fail(notebook, output, parameters):
+    def fail(notebook, output, parameters, edit=None):
         raise RuntimeError()
 
     monkeypatch.setattr(replicate, "execute", fail)

@@ -34,3 +34,24 @@ def test_replicate_through_ray_equals_the_local_engine(tmp_path):
     assert (results / "README.md").is_file() and (results / "nll_uci.md").is_file()
     again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env, timeout=900)
     assert again.returncode == 0 and "through Ray: 0 experiment(s)" in again.stdout  # finished ones are not resubmitted
+
+
+def test_a_notebook_from_a_workers_scratch_folder_points_at_the_results_and_the_run_folder(tmp_path):
+    """Moved from the worker's scratch results into ``results``: papermill's record of its path and the run folder it
+    trained in (a parameter relative to the notebook's folder) are those seen from its new place."""
+    from replication.ray_engine import moved_notebook
+    from replication.replicate import NOTEBOOKS, relative
+
+    scratch, results, runs = tmp_path.resolve() / "made-x" / "results", tmp_path.resolve() / "results", tmp_path / "runs"
+    worker = {"results_dir": relative(scratch, scratch / "notebooks"), "runs_dir": relative(runs, scratch / "notebooks")}
+    output = os.path.relpath(scratch / "notebooks" / "x.ipynb", NOTEBOOKS.parent)
+    notebook = {"cells": [{"cell_type": "code", "source": [f'runs_dir = "{worker["runs_dir"]}"\n']}],
+                "metadata": {"papermill": {"parameters": worker, "output_path": output}}}  # fmt: skip
+    result = {"scratch_results": str(scratch), "runs": str(runs.resolve()), "resumable": True}
+    moved = json.loads(moved_notebook(json.dumps(notebook, indent=1).encode(), result, results))
+    runs_dir = relative(runs, results / "notebooks")
+    assert runs_dir != worker["runs_dir"] and moved["cells"][0]["source"] == [f'runs_dir = "{runs_dir}"\n']
+    assert moved["metadata"]["papermill"] == {
+        "parameters": {"results_dir": "..", "runs_dir": runs_dir},
+        "output_path": os.path.relpath(results / "notebooks" / "x.ipynb", NOTEBOOKS.parent),
+    }

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
+from types import SimpleNamespace
 
 import nbformat
+import papermill
+import pytest
 
 from replication.curve import masks_curve
 from replication.experiments import load_plan
+from replication.replicate import COMPUTE_OFF, TRAIN_OFF
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -74,12 +79,20 @@ def replicate(results: Path, runs: Path, *extra: str) -> subprocess.Popen:
                             env=os.environ | {"MAKEFLAGS": ""})  # fmt: skip
 
 
-def test_smoke_profile_twice_at_once_runs_every_notebook_once_and_a_rerun_writes_nothing(tmp_path):
-    """`make -j2 replicate PROFILE=smoke` and a plain one, at the same time, into the same folders."""
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory) -> SimpleNamespace:
+    """`make -j2 replicate PROFILE=smoke` and a plain one, at the same time, into the same folders (once for the
+    module; tests that change what it wrote work on a copy)."""
+    tmp_path = tmp_path_factory.mktemp("smoke")
     results, runs = tmp_path / "results", tmp_path / "runs"
     first, second = replicate(results, runs, "-j2"), replicate(results, runs)
     outputs = [p.communicate(timeout=900)[0] for p in (first, second)]
     assert first.returncode == 0 and second.returncode == 0, outputs[0][-2000:] + outputs[1][-2000:]
+    return SimpleNamespace(tmp_path=tmp_path, results=results, runs=runs, outputs=outputs)
+
+
+def test_smoke_profile_twice_at_once_runs_every_notebook_once_and_a_rerun_writes_nothing(smoke):
+    results, runs, tmp_path, outputs = smoke.results, smoke.runs, smoke.tmp_path, smoke.outputs
     check_smoke_outputs(results, runs, tmp_path, outputs[0] + outputs[1])
     for experiment in load_plan().for_profile("smoke"):
         runs_of = sum(out.count(f"[run] {experiment.name}\n") for out in outputs)
@@ -92,3 +105,98 @@ def test_smoke_profile_twice_at_once_runs_every_notebook_once_and_a_rerun_writes
     assert again.returncode == 0, output[-2000:]
     assert "[skip] summary" in output and "[skip] masks_curve" in output
     assert snapshot(results) == before  # nothing rewritten, not even with the same bytes
+
+
+NAME = "mnist_1x500_32masks"  # a K-mask model of image data: every part of the document
+
+
+def copy_of(smoke: SimpleNamespace, folder: Path) -> tuple[Path, Path]:
+    """The smoke run's results and run folders copied side by side into ``folder`` (the notebooks' paths still hold)."""
+    return shutil.copytree(smoke.results, folder / "results"), shutil.copytree(smoke.runs, folder / "runs")
+
+
+def run_in_place(notebook: Path) -> None:
+    """Run a saved notebook again where it lies, as a reader would: from its own folder, no parameters given."""
+    papermill.execute_notebook(str(notebook), str(notebook), cwd=str(notebook.parent), kernel_name="python3",
+                               progress_bar=False)  # fmt: skip
+
+
+def without(folder: Path, *names: str) -> dict[str, tuple[int, bytes]]:
+    """``snapshot(folder)`` but the files ``names`` (relative to it)."""
+    return {path: state for path, state in snapshot(folder).items() if path not in names}
+
+
+def printed(notebook: Path) -> str:
+    """Everything a saved notebook's cells printed."""
+    cells = nbformat.read(notebook, as_version=4).cells
+    return "".join(o.get("text", "") for cell in cells if cell.cell_type == "code" for o in cell.outputs)
+
+
+def test_an_experiment_notebook_run_again_where_it_lies_reads_its_result_and_never_trains(smoke, tmp_path):
+    results, runs = copy_of(smoke, tmp_path)
+    notebook, saved = results / "notebooks" / f"{NAME}.ipynb", f"notebooks/{NAME}.ipynb"
+    before, checkpoints = without(results, saved), snapshot(runs)
+    run_in_place(notebook)
+    assert f"{NAME}: finished results found in ../metrics/{NAME}.json; skipping" in printed(notebook)
+    assert without(results, saved) == before and snapshot(runs) == checkpoints  # nothing trained, nothing written
+
+    (results / "metrics" / f"{NAME}.json").unlink()
+    run_dir = load_plan().experiment(NAME, "smoke").run_dir(runs, "smoke")
+    shutil.rmtree(run_dir)
+    with pytest.raises(papermill.PapermillExecutionError) as error:
+        run_in_place(notebook)
+    assert error.value.ename == "NotFinished" and len(error.value.traceback) == 1  # one line, not a stack
+    line = error.value.traceback[0]
+    assert line.startswith(f"{NAME}: no finished result of its recipe in {results.resolve()}/metrics/")
+    assert line.endswith(f"`make replicate PROFILE=smoke RESULTS={results.resolve()} ONLY={NAME}`")
+    assert not run_dir.exists() and not (results / "metrics" / f"{NAME}.json").exists()
+
+
+def test_the_masks_curve_run_again_where_it_lies_reads_the_saved_curve_and_never_computes(smoke, tmp_path):
+    results, runs = copy_of(smoke, tmp_path)
+    shutil.rmtree(runs)  # no checkpoints: only reading can succeed
+    notebook, saved = results / "notebooks" / "masks_curve.ipynb", "notebooks/masks_curve.ipynb"
+    before = without(results, saved)
+    run_in_place(notebook)
+    assert "masks curve: current, read from ../masks_curve.json" in printed(notebook)
+    assert without(results, saved) == before
+
+    (results / "masks_curve.json").unlink()
+    with pytest.raises(papermill.PapermillExecutionError) as error:
+        run_in_place(notebook)
+    assert error.value.ename == "NotFinished" and len(error.value.traceback) == 1
+    assert error.value.traceback[0].endswith(f"`make replicate PROFILE=smoke RESULTS={results.resolve()}`")
+    assert without(results, saved) == {k: v for k, v in before.items() if k != "masks_curve.json"}
+
+
+def outputs_of(notebook: nbformat.NotebookNode, kind: str) -> list[str]:
+    """The text of every output of ``kind`` (``stream``, ``text/html`` or ``image/png``) of a notebook's cells."""
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
+    if kind == "stream":
+        return [o.text for o in outputs if o.output_type == "stream"]
+    return [o.data[kind] for o in outputs if kind in o.get("data", {})]
+
+
+def test_an_executed_experiment_notebook_is_a_document_of_its_own(smoke):
+    """Its title is its name; it shows its recipe, how training ended, its curve, its NLL against the paper and its
+    sample grid with the caption of how it was drawn; it is saved to only read, papermill's record kept as it ran."""
+    notebook = nbformat.read(smoke.results / "notebooks" / f"{NAME}.ipynb", as_version=4)
+    assert notebook.cells[0].cell_type == "markdown" and notebook.cells[0].source.startswith(f"# {NAME}\n\n1x500 ")
+    injected = [c for c in notebook.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert injected[0].source.splitlines()[-1] == TRAIN_OFF
+    parameters = notebook.metadata.papermill.parameters
+    assert parameters["results_dir"] == ".." and parameters["runs_dir"] == "../../runs" and "train" not in parameters
+    tables = outputs_of(notebook, "text/html")
+    assert any("hidden_sizes" in t and "test_masks" in t and "patience" in t for t in tables)  # the recipe
+    assert any("paper NLL" in t and "MADE 1 hidden layer, 32 masks" in t for t in tables)  # against the paper
+    printed_text = "".join(outputs_of(notebook, "stream"))
+    assert "2 epochs, best epoch " in printed_text and "stopped by the epoch cap (2)" in printed_text
+    assert f"{NAME} (test NLL " in printed_text and "100 samples from the 32-mask ensemble (masks 0 to 31)" in printed_text
+    assert len(outputs_of(notebook, "image/png")) == 2  # the training curve and the sample grid
+    record = json.loads((smoke.results / "metrics" / f"{NAME}.json").read_text())
+    assert record["samples_drawn"].startswith("100 samples from the 32-mask ensemble")
+    for other in ("masks_curve", "summary"):
+        saved = nbformat.read(smoke.results / "notebooks" / f"{other}.ipynb", as_version=4)
+        assert saved.metadata.papermill.parameters["results_dir"] == ".."
+    curve = nbformat.read(smoke.results / "notebooks" / "masks_curve.ipynb", as_version=4)
+    assert [c for c in curve.cells if "injected-parameters" in c.metadata.get("tags", [])][0].source.endswith(COMPUTE_OFF)

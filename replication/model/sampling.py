@@ -7,6 +7,7 @@ of its weight matrix: it keeps them up to date incrementally (O(D H) per sample 
 layer; deeper layers are recomputed) and only evaluates the one output it needs at each step.
 Both can also continue from a partly set ``x``: the first ``given`` inputs of the ordering keep their values and
 only the rest are drawn (exact conditional sampling; see :mod:`.conditional`).
+A mask ensemble is sampled exactly too: each sample draws one of its masks uniformly, then is drawn under it.
 Each function takes a ``MADE`` (not imported here: ``made`` imports this module).
 
 The fast sampler is a second forward pass, for speed only: it must draw exactly what the naive one, built on
@@ -66,6 +67,27 @@ def sample(
 ) -> torch.Tensor:
     """Draw ``n`` exact samples in {0,1}^D under mask ``mask``; uniforms are drawn first (on CPU), so results are
     seedable."""
-    param = model.output.weight
+    return sample_ensemble(model, n, [mask], generator, naive)
+
+
+@torch.no_grad()
+def sample_ensemble(
+    model: nn.Module, n: int, masks: list[int] | range, generator: torch.Generator | None = None, naive: bool = False
+) -> torch.Tensor:
+    """``n`` exact samples of the ensemble of ``masks``, the mixture ``mean_k p_k``: after all the uniforms, each sample
+    draws one of the masks uniformly (none drawn for one mask), then is drawn under it (one call per mask).
+
+    >>> from replication.model.made import MADE
+    >>> x = sample_ensemble(MADE(input_dim=6, num_masks=4, order_agnostic=True), 5, range(4), torch.Generator())
+    >>> x.shape, set(x.unique().tolist()) <= {0.0, 1.0}
+    (torch.Size([5, 6]), True)
+    """
+    sampler, param = sample_naive if naive else sample_fast, model.output.weight
     uniforms = torch.rand(n, model.config.input_dim, generator=generator, dtype=param.dtype).to(param.device)
-    return (sample_naive if naive else sample_fast)(model, uniforms, mask)
+    if len(masks) == 1:
+        return sampler(model, uniforms, masks[0])
+    choices = torch.randint(len(masks), (n,), generator=generator).to(param.device)
+    x = torch.empty_like(uniforms)
+    for i, mask in enumerate(masks):
+        x[choices == i] = sampler(model, uniforms[choices == i], mask)
+    return x

@@ -1,8 +1,8 @@
 """Where unfinished runs stand, read from their run folders: epoch, best validation NLL, look-ahead left, time.
 
 Long runs train across several processes, each resuming the last; ``python -m replication.replicate progress``
-prints this for every pending experiment, so a user sees whether a run is training now, where it would resume, and how far its early
-stopping is from ending it.
+prints this for every pending experiment, so a user sees whether a run is training now, where it would resume, and
+how far its early stopping is from ending it.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .document import samples_caption
 from .experiments import finished_metrics, load_plan, metrics_path
 from .figures import plot_histories, plot_trained_masks, plot_vs_paper
 from .files import write_text
@@ -192,7 +193,7 @@ def results_readme(results_dir: Path, profile: str, tables: dict[str, pd.DataFra
     samples = sorted(p for p in (results_dir / "samples").glob("[!.]*.png") if p.stem in finished)
     if samples:
         lines += ["## Samples (exact ancestral samples, 10x10 grids)", ""]
-        lines += [f"**{p.stem}**\n\n![{p.stem}](samples/{p.name})\n" for p in samples]
+        lines += [f"{samples_caption(records[p.stem])}\n\n![{p.stem}](samples/{p.name})\n" for p in samples]
     completed = [m for m in records.values() if "completions" in m]
     if completed:
         lines += [

@@ -13,14 +13,17 @@ from .tables import architecture_text, masks_text
 from .training.evaluate import plus_minus
 
 
-def description(experiment: Experiment) -> str:
+def description(experiment: Experiment, profile: str) -> str:
     """One line: the plan's note on the experiment, its data set, network and masks (training/test).
 
-    >>> print(description(load_plan().experiment("mnist_1x500_4masks", "cpu")))  # doctest: +NORMALIZE_WHITESPACE
+    >>> print(description(load_plan().experiment("mnist_1x500_4masks", "cpu"), "cpu"))  # doctest: +NORMALIZE_WHITESPACE
     ablation: 4 masks (ordering and connectivity resampled), 4-mask test ensemble
-    (binarized_mnist; 1x500 relu, direct; masks 4/4).
+    (binarized_mnist; 1x500 relu, direct; masks 4/4; seed 1234).
     """
-    return f"{experiment.note} ({experiment.dataset}; {architecture_text(experiment)}; masks {masks_text(experiment.recipe)})."
+    seeds = len(load_plan().seed_runs(experiment.row, profile))
+    seed = f"seed {experiment.recipe['seed']}" + (f", one of the {seeds} seeds whose mean the tables give" if seeds > 1 else "")
+    network = f"{architecture_text(experiment)}; masks {masks_text(experiment.recipe)}"
+    return f"{experiment.note} ({experiment.dataset}; {network}; {seed})."
 
 
 def title(experiment: Experiment, profile: str) -> str:
@@ -32,7 +35,7 @@ def title(experiment: Experiment, profile: str) -> str:
     """
     row, nll = load_plan().reference(experiment.paper)
     return (
-        f"# {experiment.name}\n\n{description(experiment)}\n\nSet against the paper's row *{row}*: {nll:.2f} nats. "
+        f"# {experiment.name}\n\n{description(experiment, profile)}\n\nSet against the paper's row *{row}*: {nll:.2f} nats. "
         f"Executed by `make replicate` (profile {profile}); run again where it lies, it reads its finished result from "
         "`..` and never trains (`train = False` in its parameters)."
     )

@@ -214,12 +214,12 @@ def parse_plan(text: str) -> Plan:
         unknown = [n for n in named if n not in plan.experiments]
         if not isinstance(row.get("difference"), str) or unknown:
             raise ConfigError(f"experiments.toml: official_trainer row {i + 1} needs a difference and known runs, not {unknown}")
-    for i, row in enumerate(plan.report):
-        check_report_row(plan, i, row)
     for name, entry in plan.experiments.items():
         check_entry(plan, name, entry)
         for profile in entry["profiles"]:
             plan.experiment(name, profile).configs(2)  # every value valid (ConfigError names the field)
+    for i, row in enumerate(plan.report):
+        check_report_row(plan, i, row)
     return plan
 
 

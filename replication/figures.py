@@ -78,7 +78,7 @@ def plot_masks_curve(
                    label=f"paper (8000 units): {row} ({nll})")  # fmt: skip
     ax.set_xscale("log", base=2)
     ax.set_xlabel("number of masks n in the test ensemble")
-    ax.set_ylabel("test NLL (nats)")
+    ax.set_ylabel("test NLL (nats; bars: ± 1 test stderr)")
     ax.set_title("Binarized MNIST: NLL vs number of masks")
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.15))
     ax.grid(alpha=0.3)
@@ -171,7 +171,7 @@ def plot_histories(runs: list[ExperimentRecord], path: Path, title: str) -> Path
         ax.set_xlabel("epoch")
         ax.set_ylabel("validation NLL (nats)")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=6, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.16))
+        ax.legend(fontsize=7, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.16))
     for ax in axes[len(groups) :]:
         ax.set_axis_off()
     fig.suptitle(title, fontsize=10)
@@ -234,7 +234,7 @@ def plot_trained_masks(
     ax.scatter([1], [paper[1]], marker="*", s=140, color="k", zorder=3, label=f"paper: {paper[0]} ({paper[1]})")
     ax.set_xscale("log", base=2)
     ax.set_xlabel("number of masks K (or orderings n)")
-    ax.set_ylabel("test NLL (nats)")
+    ax.set_ylabel("test NLL (nats; bars: ± 1 test stderr)")
     ax.set_title("Binarized MNIST at 500 units: test NLL against the number of masks", fontsize=10)
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13))
     ax.grid(alpha=0.3)

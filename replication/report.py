@@ -15,7 +15,7 @@ import jinja2
 import pandas as pd
 
 from .errors import ReplicationError
-from .experiments import finished_metrics, load_plan, replicate_command
+from .experiments import UNAVAILABLE, finished_metrics, load_plan, replicate_command
 from .files import write_text
 from .tables import all_tables, paired_stderr, to_markdown
 
@@ -33,7 +33,7 @@ def uncertainty_text(row: pd.Series) -> str:
     '± 0.23 (test stderr)'
     """
     if row["seeds"] > 1:
-        return f"± {row['sd over seeds']:.2f} (sd, {row['seeds']} seeds)"
+        return f"± {row['sd over seeds']:.2f} (sd, {int(row['seeds'])} seeds)"
     return f"± {row['stderr']:.2f} (test stderr)"
 
 
@@ -129,6 +129,12 @@ class Facts:
         cost = self.tables[profile]["cost"]
         return f"{len(cost)} runs, {cost['train min'].sum() / 60:.1f} hours of training"
 
+    def stops(self) -> str:
+        """How the finished runs of both profiles ended, from the cost tables."""
+        stopped = pd.concat([tables["cost"]["stopped by"] for tables in self.tables.values()])
+        early = int((stopped == "early stopping").sum())
+        return f"{'all ' if early == len(stopped) else f'{early} of '}{len(stopped)} finished runs stopped by their look-ahead"
+
     def completion(self, name: str) -> str:
         """-log p(bottom half | top half) over the test split, ± stderr."""
         metrics = finished_metrics(load_plan().experiment(name, "cpu"), self.root / FOLDERS["cpu"])
@@ -166,13 +172,14 @@ class Facts:
         """The verdict and experiment cells of a paper row without a result: why, the command that produces it, and a
         finished stand-in's number."""
         name = entry["experiment"]
-        long_run = load_plan().experiment(name, profile).long_run and status == "not run yet"
         text = f"`{name}`: `{replicate_command(profile, self.root / FOLDERS[profile], name)}`"
+        if status == UNAVAILABLE:
+            text += " where its data can be downloaded (from the official MADE repository) or is in `$MADE_DATA_DIR`"
         stand_in = entry.get("stand_in")
         if stand_in:
             row = self.result(stand_in)
             text += f"; stand-in `{stand_in}`: {row['test NLL']:.2f} {uncertainty_text(row)}, {row['verdict']}"
-        return {"verdict": "long run, not finished" if long_run else status, "experiment": text}
+        return {"verdict": status, "experiment": text}
 
     def paper_table_markdown(self) -> str:
         return to_markdown(self.paper_table())

@@ -85,7 +85,8 @@ def draw_figures(results_dir: Path, profile: str, tables: dict[str, pd.DataFrame
         plot_histories(
             runs,
             results_dir / CURVES,
-            f"Binarized MNIST: validation NLL per epoch, each run on its own validation ensemble ({profile} profile)",
+            f"Binarized MNIST: validation NLL per epoch, each run on its own validation ensemble; a dot marks the best epoch "
+            f"({profile} profile)",
         )
 
 
@@ -118,14 +119,13 @@ def linked(frame: pd.DataFrame, column: str, results_dir: Path) -> pd.DataFrame:
     return frame.assign(**{column: [notebook_link(results_dir, name) for name in frame[column]]})
 
 
-def notebook_index(results_dir: Path, profile: str, tables: dict[str, pd.DataFrame], finished: set[str]) -> list[str]:
-    """The executed notebooks, grouped as the tables are: each row's notebook, then its other seeds'."""
+def notebook_index(results_dir: Path, profile: str, finished: set[str]) -> list[str]:
+    """The executed notebooks, grouped and ordered as the tables are: each row's notebook, then its other seeds'."""
     plan, lines = load_plan(), ["## Executed notebooks", ""]
-    for title, key in (("Binarized MNIST", "nll_mnist"), ("UCI data sets", "nll_uci")):
-        names = tables[key]["experiment"].tolist() if not tables[key].empty else []
+    for title, family in (("Binarized MNIST", "mnist"), ("UCI data sets", "uci")):
         entries = []
-        for name in names:
-            runs = [run.name for run in plan.seed_runs(name, profile) if run.name in finished]
+        for row in (e for e in plan.rows(profile) if e.family == family):
+            runs = [run.name for run in plan.seed_runs(row.name, profile) if run.name in finished]
             if runs:
                 seeds = [notebook_link(results_dir, run, run.rsplit("-", 1)[1]) for run in runs[1:]]
                 entries.append(f"- {notebook_link(results_dir, runs[0])}" + (f" (also {', '.join(seeds)})" if seeds else ""))
@@ -170,7 +170,7 @@ def results_readme(results_dir: Path, profile: str, tables: dict[str, pd.DataFra
         "`paired stderr` is the standard error of the per-example differences on the same test examples. The paper's",
         "gain is shown only where the paper has both models at this width.",
         *(
-            ["A blank `paired stderr`: one of the pair was trained before per-example test NLLs were saved."]
+            ["A blank `paired stderr`: the per-example test NLLs of one of the pair are not in the results."]
             if not tables["ensemble_gain"].empty and tables["ensemble_gain"]["paired stderr"].isna().any()
             else []
         ),
@@ -215,5 +215,5 @@ def results_readme(results_dir: Path, profile: str, tables: dict[str, pd.DataFra
     if differences:
         lines += ["## What still differs from the official code", ""] + [f"- {d}" for d in differences] + [""]
     lines += ["## Cost", "", to_markdown(linked(tables["cost"], "experiment", results_dir))]
-    lines += notebook_index(results_dir, profile, tables, finished)
+    lines += notebook_index(results_dir, profile, finished)
     return "\n".join(lines)

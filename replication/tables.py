@@ -60,7 +60,9 @@ def status_of(results_dir: Path, experiment: Experiment) -> str:
     failed = results_dir / "failed" / f"{experiment.name}.txt"
     if failed.is_file():
         return f"failed: {failed.read_text().strip()}"
-    return UNAVAILABLE if data_unavailable(experiment) else "not run yet"
+    if data_unavailable(experiment):
+        return UNAVAILABLE
+    return "long run, not finished" if experiment.long_run else "not run yet"
 
 
 def nll_table(results_dir: str | Path, profile: str, family: str) -> pd.DataFrame:
@@ -183,6 +185,11 @@ def first_paired_stderr(results_dir: Path, pairs: list[tuple]) -> float | None:
     return next((se for se in errors if se is not None), None)
 
 
+def seed_label(plan: Plan, run: Experiment, profile: str) -> str:
+    """A run's name, with its seed when its row has several (the row's NLL elsewhere is then their mean)."""
+    return run.name if len(plan.seed_runs(run.row, profile)) == 1 else f"{run.name} (seed {run.recipe['seed']})"
+
+
 def twin_label(plan: Plan, twin: Experiment, pairs: list[tuple], profile: str, results_dir: Path) -> str:
     """The twin's name, with the seeds paired when they are fewer than the twin's finished seeds (its row in the NLL
     table is then the mean over more seeds than this comparison uses)."""
@@ -245,7 +252,7 @@ def variations_table(results_dir: str | Path, profile: str) -> pd.DataFrame:
         difference, stderr = ours.test_nll.nats - theirs.test_nll.nats, paired_stderr(results_dir, experiment.name, base.name)
         rows.append({
             "variant": experiment.name,
-            "varies": base.name if len(plan.seed_runs(base.row, profile)) == 1 else f"{base.name} (seed {base.recipe['seed']})",
+            "varies": seed_label(plan, base, profile),
             "what differs": "; ".join(differs),
             "variant test NLL": ours.test_nll.nats,
             "base test NLL": theirs.test_nll.nats,
@@ -299,6 +306,7 @@ def trained_masks_table(results_dir: str | Path, profile: str) -> pd.DataFrame:
         rows.append({
             "masks K": experiment.recipe["num_masks"],
             "experiment": name,
+            "seed": experiment.recipe["seed"],
             "valid masks": metrics.train_config.valid_masks,
             "test masks": metrics.test_masks,
             "test NLL": metrics.test_nll.nats,
@@ -317,9 +325,10 @@ def experiment_summary(metrics: ExperimentRecord) -> pd.DataFrame:
         "experiment": metrics.name, "split": metrics.split, "test NLL": ours,
         "stderr": metrics.test_nll.stderr, "valid NLL": metrics.valid_nll.nats,
         "paper row": metrics.paper.row, "paper NLL": paper, "difference": ours - paper if comparable else None,
-        "verdict": verdict(ours, paper) if comparable else "reference only", "architecture": metrics.architecture,
+        "verdict": verdict(ours, paper) if comparable else "reference only",
+        "vs paper": vs_paper(load_plan(), load_plan().experiment(metrics.name, metrics.profile)),
         "epochs": metrics.epochs, "best epoch": metrics.best_epoch, "train min": metrics.train_seconds / 60,
-    }]).round(3)  # fmt: skip
+    }]).round(2).assign(stderr=round(metrics.test_nll.stderr, 3))  # fmt: skip
 
 
 def number_format(column: str) -> str:

@@ -368,7 +368,7 @@ def test_the_results_readme_shows_pictures_and_notebooks_of_finished_runs_only(t
         write_text(tmp_path / "samples" / f"{name}.png", "png")
         write_text(tmp_path / "notebooks" / f"{name}.ipynb", "{}")
     write_text(tmp_path / "notebooks" / "summary.ipynb", "{}")
-    text = results_readme(tmp_path, "cpu", {stem: pd.DataFrame() for stem in TABLES}, None)
+    text = results_readme(tmp_path, "cpu", {stem: pd.DataFrame() for stem in TABLES})
     assert f"samples/{finished.name}.png" in text and f"notebooks/{finished.name}.ipynb" in text
     assert f"samples/{stale.name}.png" not in text and f"notebooks/{stale.name}.ipynb" not in text
     assert "notebooks/summary.ipynb" in text  # notebooks of no single experiment are always listed

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 import replication
-from replication.errors import ReplicationError
+from replication.errors import ConfigError, ReplicationError
+from replication.experiments import parse_plan
 from replication.report import Facts, render_readme
 
 ROOT = Path(replication.__file__).parents[1]
@@ -55,3 +56,12 @@ def test_no_history_in_the_report():
     texts = [ROOT / "README.md", *(ROOT / "results").rglob("*.md"), *(ROOT / "docs").glob("*")]
     pattern = re.compile(r"this sitting|earlier run|before this change", re.IGNORECASE)
     assert [str(p.relative_to(ROOT)) for p in texts if pattern.search(p.read_text())] == []
+
+
+def test_a_report_row_must_name_an_experiment_of_its_paper_row_in_its_profile():
+    text = (ROOT / "replication" / "experiments.toml").read_text()
+    row = '{ paper = "uci.dna.single", experiment = "uci_dna_single", profile = "cpu" }'
+    for broken in (row.replace('"uci_dna_single"', '"uci_dna_masks"'), row.replace('"cpu"', '"paper"')):
+        assert row in text
+        with pytest.raises(ConfigError, match="report row 9"):
+            parse_plan(text.replace(row, broken))

@@ -388,7 +388,7 @@ def test_a_memory_error_names_its_real_cause(tmp_path, capsys):
     [
         (lambda t: t.replace("[defaults]", "[defaults", 1), "not valid TOML"),
         (lambda t: t.replace('dataset = "dna"', 'dataset = "dnaa"', 1), "dataset 'dnaa'"),
-        (lambda t: t.replace('paper = "uci.dna.single"', 'paper = "uci.dna.triple"', 1), "paper 'uci.dna.triple'"),
+        (lambda t: t.replace('\npaper = "uci.dna.single"', '\npaper = "uci.dna.triple"', 1), "paper 'uci.dna.triple'"),
         (lambda t: t.replace("subset = 100", 'subset = "100"', 1), "subset"),
         (lambda t: t.replace("subset = 100", "subset = 0", 1), "subset"),
         (lambda t: t.replace('profiles = ["cpu", "smoke"]', 'profiles = "cpu"', 1), "profiles"),

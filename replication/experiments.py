@@ -185,7 +185,7 @@ def check_report_row(plan: Plan, i: int, row: Any) -> None:
     where = f"experiments.toml: report row {i + 1}"
     if not isinstance(row, dict) or not {"paper", "experiment", "profile"} <= set(row):
         raise ConfigError(f"{where} needs paper, experiment and profile, got {row!r}")
-    for name in (row["experiment"], row.get("stand_in")):
+    for name in (row["experiment"], row.get("cpu_variant")):
         entry = plan.experiments.get(name) if name else {}
         if entry is None or (name and (entry.get("paper") != row["paper"] or row["profile"] not in entry.get("profiles", []))):
             raise ConfigError(f"{where}: {name!r} is not an experiment of {row['paper']} in profile {row['profile']!r}")

@@ -159,6 +159,7 @@ class Facts:
                 "paper": paper_nll,
                 "ours": row["test NLL"] if finished else None,
                 "uncertainty": uncertainty_text(row) if finished else "",
+                "masks": row["masks (train/test)"],
                 "difference": round(row["difference"], 2) + 0.0 if finished else None,  # no "-0.00"
                 "verdict": row["verdict"],
                 "experiment": f"[{name}]({notebook})",
@@ -170,15 +171,15 @@ class Facts:
 
     def why_not(self, entry: dict[str, str], status: str, profile: str) -> dict[str, str]:
         """The verdict and experiment cells of a paper row without a result: why, the command that produces it, and a
-        finished stand-in's number."""
+        finished CPU variant's number."""
         name = entry["experiment"]
         text = f"`{name}`: `{replicate_command(profile, self.root / FOLDERS[profile], name)}`"
         if status == UNAVAILABLE:
             text += " where its data can be downloaded (from the official MADE repository) or is in `$MADE_DATA_DIR`"
-        stand_in = entry.get("stand_in")
-        if stand_in:
-            row = self.result(stand_in)
-            text += f"; stand-in `{stand_in}`: {row['test NLL']:.2f} {uncertainty_text(row)}, {row['verdict']}"
+        variant = entry.get("cpu_variant")
+        if variant:
+            row = self.result(variant)
+            text += f"; CPU variant `{variant}`: {row['test NLL']:.2f} {uncertainty_text(row)}, {row['verdict']}"
         return {"verdict": status, "experiment": text}
 
     def paper_table_markdown(self) -> str:

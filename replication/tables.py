@@ -275,13 +275,13 @@ def official_trainer_table(results_dir: str | Path, profile: str, variations: pd
         for name in entry.get("measured_by", []):
             if name not in in_profile:
                 profiles = ", ".join(plan.experiments[name]["profiles"])
-                effects.append(f"{name}: in the {profiles} profile's results")
+                effects.append(f"{name}: measured in the {profiles} profile (its results folder)")
             elif name in measured:
                 r = measured[name]
                 se = f" ± {r['paired stderr']:.2f}" if pd.notna(r["paired stderr"]) else " (no paired stderr)"
                 effects.append(f"{name}: {r['difference']:+.2f}{se} against {r['varies']}")
             else:
-                effects.append(f"{name}: not run yet")
+                effects.append(f"{name}: {status_of(Path(results_dir), plan.experiment(name, profile))}")
         for name in entry.get("seed_spread", []):
             runs = [m for run in plan.seed_runs(name, profile) if (m := finished_metrics(run, results_dir))]
             if len(runs) > 1:

@@ -59,7 +59,7 @@ def test_every_official_difference_has_a_row_with_its_effect_or_why_not(tmp_path
     text = " | ".join(effects.values())
     assert "mnist_1x500_32masks_full_validation: +0.30 ± 0.00 against mnist_1x500_32masks" in text
     assert "mnist_1x2000_32masks_full_validation: not run yet" in text
-    assert "paper_mnist_1x8000_1mask_official_adagrad: in the paper profile's results" in text
+    assert "paper_mnist_1x8000_1mask_official_adagrad: measured in the paper profile (its results folder)" in text
     assert "mnist_1x500_1mask: sd 1.00 over 3 seeds" in text
     assert "mnist_1x500_32masks_official_schedule: not run yet" in text
     assert "mnist_1x500_1mask_fixed_order: not run yet" in text

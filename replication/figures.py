@@ -222,12 +222,13 @@ def plot_trained_masks(
     model's first-n ensembles, the paper's 1-mask point and order-agnostic NADE's n-ordering ensembles."""
     fig = Figure(figsize=(7, 4.8))
     ax = fig.subplots()
+    seeds = ", ".join(str(s) for s in sorted(set(trained["seed"])))
     ax.errorbar(trained["masks K"], trained["test NLL"], yerr=trained["stderr"], marker="o", color="C0", capsize=2,
-                label="ours, 1x500: trained with K masks, tested on its K-mask ensemble")  # fmt: skip
+                label=f"ours, 1x500: trained with K masks, tested on its K-mask ensemble (seed {seeds})")  # fmt: skip
     if first_n is not None and not first_n.empty:
         name = first_n["experiment"].iloc[0]
         ax.errorbar(first_n["masks"], first_n["test NLL"], yerr=first_n["stderr"], marker="s", ls="--", color="C1",
-                    capsize=2, mfc="none", label=f"ours, 1x500: {name}, ensemble of its first n masks")  # fmt: skip
+                    capsize=2, mfc="none", label=f"ours, 1x500: {name} (first seed), its first n masks")  # fmt: skip
     orderings, nlls, fixed = nade
     ax.plot(orderings, nlls, "^:", color="gray", label="order-agnostic NADE, 1 hidden layer: one model, n orderings")
     ax.axhline(fixed, color="gray", ls="-.", lw=1, label=f"NADE, fixed order ({fixed})")

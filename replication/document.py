@@ -117,6 +117,6 @@ def samples_caption(metrics: ExperimentRecord) -> str:
     k = metrics.test_masks
     ensemble = f", {k}-mask ensemble" if k > 1 else ""
     text = f"{metrics.name} (test NLL {plus_minus(metrics.test_nll.nats, metrics.test_nll.stderr)} nats{ensemble}): {drawn}."
-    if k > 1 and "-mask ensemble" not in drawn:
+    if k > 1 and metrics.samples_drawn is None:  # a recorded draw is of the masks the test NLL averages
         text += f" Drawn from one mask, not from the {k}-mask ensemble its test NLL averages."
     return text

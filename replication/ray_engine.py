@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .cli import exit_status, int_at_least, nonblank_path
-from .experiments import check_plan, data_unavailable, is_complete, load_plan
+from .experiments import ROOT, check_plan, data_unavailable, is_complete, load_plan
 from .files import write_bytes, write_text
 
 RESULT_FILES = ("metrics/{name}.json", "per_example/{name}.npy", "samples/{name}.png", "notebooks/{name}.ipynb",
@@ -55,10 +55,8 @@ def moved_notebook(content: bytes, result: dict[str, Any], results: Path) -> byt
     """A notebook executed in the worker's scratch results folder, as it reads in ``results``: papermill's record of
     its own path, and the run folder it trained in when that folder outlives the task (its other paths are relative
     to the notebook's folder and stay as they are)."""
-    from .replicate import NOTEBOOKS
-
     scratch = Path(result["scratch_results"])
-    old, new = os.path.relpath(scratch, NOTEBOOKS.parent), os.path.relpath(results.resolve(), NOTEBOOKS.parent)
+    old, new = os.path.relpath(scratch, ROOT), os.path.relpath(results.resolve(), ROOT)
     content = content.replace(f'"{old}'.encode(), f'"{new}'.encode())
     if result.get("resumable"):
         runs = Path(result["runs"])

@@ -27,12 +27,12 @@ from . import curve, document, report, summary
 from .cli import exit_status, nonblank_path
 from .engine import lock_file, run_guarded, unavailable
 from .errors import ReplicationError
-from .experiments import Experiment, check_plan, data_unavailable, finished_metrics, is_complete, load_plan
+from .experiments import ROOT, Experiment, check_plan, data_unavailable, finished_metrics, is_complete, load_plan
 from .files import atomic_path, locked
 from .progress import standing, standing_table
 from .tables import AGREES_WITHIN, TABLES, compare_table, to_markdown
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = ROOT / "notebooks"
 
 
 TRAIN_OFF = "train = False  # set after execution: run again where it lies, it reads its finished result, never trains"
@@ -75,7 +75,7 @@ def finish_notebook(executed: Path, notebook: str, output: Path, edit: Edit | No
     content = json.loads(executed.read_text())
     record = content.get("metadata", {}).get("papermill", {})
     record["input_path"] = f"notebooks/{notebook}"
-    record["output_path"] = os.path.relpath(output.resolve(), NOTEBOOKS.parent)
+    record["output_path"] = os.path.relpath(output.resolve(), ROOT)
     if edit is not None:
         edit(content)
     executed.write_text(json.dumps(content, indent=1, ensure_ascii=False) + "\n")
@@ -210,9 +210,9 @@ def run_summary(profile: str, results: Path) -> int:
         else:
             folder = results / "notebooks"
             params = {"profile": profile, "results_dir": relative(results, folder), "template": template_digest("summary.ipynb")}
-            execute("summary.ipynb", results / "notebooks" / "summary.ipynb", params)
-        if results.resolve() in {(NOTEBOOKS.parent / folder).resolve() for folder in report.FOLDERS.values()}:
-            report.write_readme(NOTEBOOKS.parent)  # the project's own results: never for smoke runs elsewhere
+            execute("summary.ipynb", folder / "summary.ipynb", params)
+        if results.resolve() in {(ROOT / committed).resolve() for committed in report.FOLDERS.values()}:
+            report.write_readme(ROOT)  # the project's own results: never for smoke runs elsewhere
     for stem in TABLES:
         print(f"\n## {stem}\n\n{(results / f'{stem}.md').read_text()}")
     failures = sorted((results / "failed").glob("*.txt")) if (results / "failed").is_dir() else []

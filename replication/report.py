@@ -24,6 +24,15 @@ TEMPLATE = Path("docs") / "README.md.j2"
 FOLDERS = {"cpu": Path("results"), "paper": Path("results") / "paper"}  # each profile's committed results
 
 
+def signed(value: float, stderr: float | None) -> str:
+    """A signed difference, ± its paired standard error when there is one.
+
+    >>> signed(-1.9012, 0.0551), signed(0.45, None)
+    ('-1.90 ± 0.06', '+0.45')
+    """
+    return f"{value:+.2f}" + (f" ± {stderr:.2f}" if stderr is not None and pd.notna(stderr) else "")
+
+
 def uncertainty_text(row: pd.Series) -> str:
     """The uncertainty of a table row: the sd over seeds where there are several, else one run's test stderr.
 
@@ -47,50 +56,37 @@ class Facts:
     def tables(self) -> dict[str, dict[str, pd.DataFrame]]:
         return {profile: all_tables(self.root / folder, profile) for profile, folder in FOLDERS.items()}
 
-    def _row(self, table: str, column: str, name: str) -> pd.Series:
-        """The row ``name`` (in ``column``) of ``table``, from whichever profile has it."""
+    def _find(self, table: str, column: str, name: str) -> pd.Series | None:
+        """The row ``name`` (in ``column``) of ``table``, from whichever profile has it, or None."""
         for tables in self.tables.values():
             frame = tables[table]
             if not frame.empty and name in set(frame[column]):
                 return frame.set_index(column).loc[name]
-        raise ReplicationError(f"the report quotes {name!r} from the {table} table, which has no such row: run it first")
+        return None
+
+    def _row(self, table: str, column: str, name: str) -> pd.Series:
+        """The row ``name`` (in ``column``) of ``table``; a row the results lack stops the report."""
+        row = self._find(table, column, name)
+        if row is None:
+            raise ReplicationError(f"the report quotes {name!r} from the {table} table, which has no such row: run it first")
+        return row
 
     def result(self, name: str) -> pd.Series:
         """The NLL-table row of a finished experiment (cpu or paper profile)."""
-        for table in ("nll_mnist", "nll_uci"):
-            for tables in self.tables.values():
-                frame = tables[table]
-                if not frame.empty and name in set(frame["experiment"]):
-                    row = frame.set_index("experiment").loc[name]
-                    if pd.notna(row["test NLL"]):
-                        return row
-                    raise ReplicationError(f"the report quotes {name!r}, which has not finished ({row['verdict']})")
-        raise ReplicationError(f"the report quotes {name!r}, which is no experiment of the cpu or paper profile")
-
-    def nll(self, name: str) -> str:
-        """Test NLL (mean over seeds), two decimals."""
-        return f"{self.result(name)['test NLL']:.2f}"
-
-    def nll_pm(self, name: str) -> str:
-        """Test NLL with its uncertainty, e.g. ``92.40 ± 0.09 (sd, 3 seeds)``."""
-        row = self.result(name)
-        return f"{row['test NLL']:.2f} {uncertainty_text(row)}"
-
-    def sd(self, name: str) -> str:
-        return f"{self.result(name)['sd over seeds']:.2f}"
+        row = next((r for t in ("nll_mnist", "nll_uci") if (r := self._find(t, "experiment", name)) is not None), None)
+        if row is None:
+            raise ReplicationError(f"the report quotes {name!r}, which is no experiment of the cpu or paper profile")
+        if pd.isna(row["test NLL"]):
+            raise ReplicationError(f"the report quotes {name!r}, which has not finished ({row['verdict']})")
+        return row
 
     def seeds(self, name: str) -> int:
         return int(self.result(name)["seeds"])
 
-    def paper(self, name: str) -> str:
-        """The paper's number of the row ``name`` is compared with."""
-        return f"{self.result(name)['paper NLL']:.2f}"
-
     def gain(self, name: str) -> str:
         """Ensemble gain over the 1-mask twin (twin minus ensemble: + means the masks help), ± its paired stderr."""
         row = self._row("ensemble_gain", "K-mask experiment", name)
-        se = row["paired stderr"]
-        return f"{row['gain (nats)']:+.2f}" + (f" ± {se:.2f}" if pd.notna(se) else "")
+        return signed(row["gain (nats)"], row["paired stderr"])
 
     def paper_gain(self, name: str) -> str:
         """The paper's gain at the width of K-mask experiment ``name`` (its two rows' difference)."""
@@ -100,8 +96,7 @@ class Facts:
     def change(self, variant: str) -> str:
         """What one change costs (variant minus the row it varies: + is worse), ± its paired stderr."""
         row = self._row("variations", "variant", variant)
-        se = row["paired stderr"]
-        return f"{row['difference']:+.2f}" + (f" ± {se:.2f}" if pd.notna(se) else "")
+        return signed(row["difference"], row["paired stderr"])
 
     def paired(self, a: str, b: str) -> str:
         """Run ``a``'s test NLL minus run ``b``'s (one run each, e.g. the same seed), ± the paired stderr."""
@@ -111,11 +106,11 @@ class Facts:
         if any(m is None for m in runs):
             raise ReplicationError(f"the report compares {a!r} with {b!r}, which have not both finished")
         se = paired_stderr(self.root / FOLDERS[folder[a]], a, b) if folder[a] == folder[b] else None
-        return f"{runs[0].test_nll.nats - runs[1].test_nll.nats:+.2f}" + (f" ± {se:.2f}" if se is not None else "")
+        return signed(runs[0].test_nll.nats - runs[1].test_nll.nats, se)
 
     def rows_with(self, verdict: str) -> str:
         """The paper rows whose verdict is ``verdict``, or "none"."""
-        table = self.paper_table()
+        table = self.paper_table
         return ", ".join(table.loc[table["verdict"] == verdict, "paper row"]) or "none"
 
     def cost(self, name: str, column: str) -> str:
@@ -143,6 +138,7 @@ class Facts:
         return f"{metrics.completions.nll:.2f} ± {metrics.completions.stderr:.2f}"
 
     # ---------------------------------------------------------------- the table of the paper's rows
+    @cached_property
     def paper_table(self) -> pd.DataFrame:
         """Every row of the paper's two tables: its number, ours with its uncertainty, the difference and the verdict,
         or why there is no result and the command that produces it."""
@@ -183,11 +179,11 @@ class Facts:
         return {"verdict": status, "experiment": text}
 
     def paper_table_markdown(self) -> str:
-        return to_markdown(self.paper_table())
+        return to_markdown(self.paper_table)
 
     def verdicts(self) -> str:
         """How the paper's rows fared, in one sentence of counts."""
-        table = self.paper_table()
+        table = self.paper_table
         done = table[table["ours"].notna()]
         counts = done["verdict"].value_counts()
         parts = [f"{counts.get(v, 0)} {v}" for v in ("reproduced", "better", "gap")]

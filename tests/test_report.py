@@ -47,9 +47,9 @@ def test_the_report_opens_with_every_row_of_the_papers_tables_and_stays_short():
 def test_a_number_the_results_do_not_hold_stops_the_rendering():
     facts = Facts(ROOT)
     with pytest.raises(ReplicationError, match="which is no experiment"):
-        facts.nll("no_such_run")
+        facts.result("no_such_run")
     with pytest.raises(ReplicationError, match="has not finished"):
-        facts.nll("paper_mnist_2x8000_32masks")
+        facts.result("paper_mnist_2x8000_32masks")
 
 
 def test_no_history_in_the_report():

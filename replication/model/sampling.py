@@ -89,5 +89,6 @@ def sample_ensemble(
     choices = torch.randint(len(masks), (n,), generator=generator).to(param.device)
     x = torch.empty_like(uniforms)
     for i, mask in enumerate(masks):
-        x[choices == i] = sampler(model, uniforms[choices == i], mask)
+        chosen = choices == i
+        x[chosen] = sampler(model, uniforms[chosen], mask)
     return x

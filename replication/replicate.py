@@ -165,8 +165,8 @@ def run_progress(profile: str, results: Path, runs: Path, names: list[str]) -> i
     if not rows:
         print(f"nothing pending in profile {profile} (results in {results})")
         return 0
-    print(f"Pending experiments of profile {profile}, read from {runs}/{profile}/ (train hours: wall time while a "
-          "process trained, every resumption included)\n")  # fmt: skip
+    print(f"Pending experiments of profile {profile}, read from {runs}/{profile}/ (train hours: the time its "
+          "epochs ran, every resumption included, time stopped with kill -STOP left out)\n")  # fmt: skip
     print(to_markdown(standing_table(rows)))
     return 0
 

@@ -214,6 +214,8 @@ def results_readme(results_dir: Path, profile: str, tables: dict[str, pd.DataFra
     differences = plan.profiles[profile].get("differences", [])
     if differences:
         lines += ["## What still differs from the official code", ""] + [f"- {d}" for d in differences] + [""]
-    lines += ["## Cost", "", to_markdown(linked(tables["cost"], "experiment", results_dir))]
+    lines += ["## Cost", "", to_markdown(linked(tables["cost"], "experiment", results_dir)),
+              "`train min`: the training epochs, each with its validation pass, summed over every resumption; `eval s`: "
+              "the final evaluation of the validation and test splits.", ""]  # fmt: skip
     lines += notebook_index(results_dir, profile, finished)
     return "\n".join(lines)

@@ -85,6 +85,9 @@ MUTANTS = (
            ("tests/test_experiments.py", "-k", "verdict or reproduced")),
     Mutant("official_adagrad_eps", "the official Adagrad steps by lr*g/sqrt(G + 1e-6)", "training/optimizers.py",
            "eps: float = 1e-6", "eps: float = 1e-8", ("tests/test_optimizers.py",)),
+    Mutant("training_time_counts_stops", "a run stopped with SIGSTOP records its running time only", "training/clock.py",
+           "if late > self._slack:", "if late > self._slack + 1e9:",
+           ("tests/test_clock.py",)),
 )  # fmt: skip
 
 

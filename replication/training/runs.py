@@ -19,6 +19,7 @@ from ..errors import ConfigError, ReplicationError, first_line
 from ..files import locked, write_array
 from ..model.made import MADE
 from .checkpoints import read_model, write_model
+from .clock import running_clock
 from .config import EvalConfig, MADEConfig, TrainConfig, config_from_dict
 from .data import BinaryDataset
 from .device import resolve_device
@@ -59,7 +60,7 @@ def train_run(
     with locked(out / LOCK, f"run folder {out}", wait=False):
         started = time.perf_counter()
         model, result = fit(model_config, data, train_config, out / CHECKPOINT, device=device, progress=progress)
-        eval_started = time.perf_counter()
+        eval_started = running_clock().now()
         valid = evaluate_nll(model, data.valid, n_masks=eval_config.test_masks)
         test_nll = -log_likelihoods(model, data.test, n_masks=eval_config.test_masks)
         test = summarize(test_nll, data.dim, eval_config.test_masks)
@@ -68,7 +69,7 @@ def train_run(
             model_config=model_config, train_config=train_config, test_masks=eval_config.test_masks,
             data=data.fingerprint(), epochs=result.epochs, best_epoch=result.best_epoch, stopped_early=result.stopped_early,
             train_seconds=result.seconds, seconds_per_epoch=result.seconds / max(result.epochs, 1),
-            eval_seconds=time.perf_counter() - eval_started, wall_seconds_this_call=time.perf_counter() - started,
+            eval_seconds=running_clock().now() - eval_started, wall_seconds_this_call=time.perf_counter() - started,
             valid_nll=valid, test_nll=test, history=result.history, device=device_name(model.output.weight.device),
             float32_matmul_precision=torch.get_float32_matmul_precision(),  # "highest": plain fp32, no TF32
             torch=torch.__version__, machine=f"{platform.machine()} {os.cpu_count()} cpus",

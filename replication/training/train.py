@@ -6,7 +6,6 @@ import contextlib
 import copy
 import math
 import os
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from ..errors import CheckpointError, TrainingError, first_line
 from ..files import save_torch
 from ..model.made import MADE
 from .checkpoints import FORMAT, read_checkpoint
+from .clock import running_clock
 from .config import MADEConfig, TrainConfig, identity_recipe
 from .console import EpochLog
 from .data import SPLITS, BinaryDataset
@@ -203,15 +203,15 @@ class Trainer:
         if self.checkpoint_path is not None and self.checkpoint_path.exists():
             self.load_state(read_checkpoint(self.checkpoint_path))
         cfg = self.config
-        log = EpochLog(self.progress, self.epoch)
+        log, clock = EpochLog(self.progress, self.epoch), running_clock()
         while not self.stops_here():
-            started = time.perf_counter()
+            started = clock.now()
             train_nll = self.train_epoch()
             valid_nll = evaluate_nll(self.model, self.valid_rows, n_masks=cfg.valid_masks).nats
             if not math.isfinite(valid_nll):
                 raise TrainingError(self.diverged("validation NLL"))
             self.epoch += 1
-            self.seconds += time.perf_counter() - started
+            self.seconds += clock.now() - started  # time stopped (kill -STOP) left out
             if valid_nll < self.best["valid_nll"]:
                 self.best = {"epoch": self.epoch, "valid_nll": valid_nll, "state": copy.deepcopy(self.model.state_dict())}
             self.history.append({"epoch": self.epoch, "train_nll": train_nll, "valid_nll": valid_nll})

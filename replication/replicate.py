@@ -76,6 +76,7 @@ def finish_notebook(executed: Path, notebook: str, output: Path, edit: Edit | No
     record = content.get("metadata", {}).get("papermill", {})
     record["input_path"] = f"notebooks/{notebook}"
     record["output_path"] = os.path.relpath(output.resolve(), ROOT)
+    keep_inside_project(content, output.parent)
     if edit is not None:
         edit(content)
     executed.write_text(json.dumps(content, indent=1, ensure_ascii=False) + "\n")
@@ -100,6 +101,39 @@ def set_title(content: dict, text: str) -> None:
     cell["source"] = source_lines(text)
 
 
+def injected_cell(content: dict) -> dict:
+    """The cell of parameters papermill injected into an executed notebook."""
+    cells = [c for c in content["cells"] if "injected-parameters" in c.get("metadata", {}).get("tags", [])]
+    if not cells:
+        raise ReplicationError("the executed notebook has no injected-parameters cell (papermill writes one)")
+    return cells[0]
+
+
+def keep_inside_project(content: dict, folder: Path, root: Path = ROOT) -> None:
+    """A notebook saved in the project names no folder outside it: a ``runs_dir`` that leads out of ``root`` (the
+    checkpoints kept elsewhere on the machine) is saved as the project's own ``runs`` folder, with a comment.
+
+    >>> notebook = {"metadata": {"papermill": {"parameters": {"runs_dir": "../../../../home/me/runs"}}},
+    ...             "cells": [{"cell_type": "code", "metadata": {"tags": ["injected-parameters"]},
+    ...                        "source": ['name = "x"\\n', 'runs_dir = "../../../../home/me/runs"\\n']}]}
+    >>> keep_inside_project(notebook, ROOT / "results" / "notebooks")
+    >>> notebook["metadata"]["papermill"]["parameters"]["runs_dir"]
+    '../../runs'
+    >>> notebook["cells"][0]["source"][1]
+    'runs_dir = "../../runs"  # its checkpoints were kept outside the project\\n'
+    """
+    folder, root = folder.resolve(), root.resolve()
+    parameters = content.get("metadata", {}).get("papermill", {}).get("parameters", {})
+    given = parameters.get("runs_dir")
+    if not folder.is_relative_to(root) or not isinstance(given, str) or (folder / given).resolve().is_relative_to(root):
+        return
+    parameters["runs_dir"] = inside = relative(root / "runs", folder)
+    cell = injected_cell(content)
+    lines = source_lines("".join(cell["source"]))
+    line = f"runs_dir = {json.dumps(inside)}  # its checkpoints were kept outside the project\n"
+    cell["source"] = [line if text.startswith("runs_dir = ") else text for text in lines]
+
+
 def set_after_execution(content: dict, line: str) -> None:
     """Append ``line`` to the cell of parameters papermill injected: what the saved notebook, run again, uses.
 
@@ -108,11 +142,9 @@ def set_after_execution(content: dict, line: str) -> None:
     >>> notebook["cells"][0]["source"]
     ['a = 1\\n', 'train = False  # why']
     """
-    cells = [c for c in content["cells"] if "injected-parameters" in c.get("metadata", {}).get("tags", [])]
-    if not cells:
-        raise ReplicationError("the executed notebook has no injected-parameters cell (papermill writes one)")
-    source = "".join(cells[0]["source"])
-    cells[0]["source"] = source_lines(source + ("" if source.endswith("\n") or not source else "\n") + line)
+    cell = injected_cell(content)
+    source = "".join(cell["source"])
+    cell["source"] = source_lines(source + ("" if source.endswith("\n") or not source else "\n") + line)
 
 
 def as_document(experiment: Experiment, profile: str, content: dict) -> None:

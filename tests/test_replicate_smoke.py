@@ -15,7 +15,7 @@ import pytest
 
 from replication.curve import masks_curve
 from replication.experiments import load_plan
-from replication.replicate import COMPUTE_OFF, TRAIN_OFF, keep_inside_project
+from replication.replicate import COMPUTE_OFF, TRAIN_OFF, injected_cell, keep_inside_project
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -202,11 +202,6 @@ def test_an_executed_experiment_notebook_is_a_document_of_its_own(smoke):
     assert [c for c in curve.cells if "injected-parameters" in c.metadata.get("tags", [])][0].source.endswith(COMPUTE_OFF)
 
 
-def injected_source(content: dict) -> list[str]:
-    """The lines of the cell of parameters papermill injected."""
-    return next(c for c in content["cells"] if "injected-parameters" in c["metadata"].get("tags", []))["source"]
-
-
 def test_a_notebook_saved_in_the_project_names_no_runs_folder_outside_it(smoke):
     """Checkpoints kept outside the project (``RUNS=$HOME/...``) must not put a path that climbs out of it into a
     committed notebook: the saved one names the project's own runs folder. Here the project is the smoke results."""
@@ -218,7 +213,7 @@ def test_a_notebook_saved_in_the_project_names_no_runs_folder_outside_it(smoke):
 
     keep_inside_project(content, folder, root=smoke.results)  # runs outside this project
     assert content["metadata"]["papermill"]["parameters"]["runs_dir"] == "../runs"
-    assert 'runs_dir = "../runs"  # its checkpoints were kept outside the project\n' in injected_source(content)
+    assert 'runs_dir = "../runs"  # its checkpoints were kept outside the project\n' in injected_cell(content)["source"]
     assert "../../runs" not in json.dumps(content)
-    others = [[line for line in injected_source(c) if not line.startswith("runs_dir")] for c in (content, as_run)]
+    others = [[line for line in injected_cell(c)["source"] if not line.startswith("runs_dir")] for c in (content, as_run)]
     assert others[0] == others[1] and others[0][-1] == TRAIN_OFF  # only the runs folder changed

@@ -182,8 +182,7 @@ def test_an_executed_experiment_notebook_is_a_document_of_its_own(smoke):
     sample grid with the caption of how it was drawn; it is saved to only read, papermill's record kept as it ran."""
     notebook = nbformat.read(smoke.results / "notebooks" / f"{NAME}.ipynb", as_version=4)
     assert notebook.cells[0].cell_type == "markdown" and notebook.cells[0].source.startswith(f"# {NAME}\n\n1x500 ")
-    injected = [c for c in notebook.cells if "injected-parameters" in c.metadata.get("tags", [])]
-    assert injected[0].source.splitlines()[-1] == TRAIN_OFF
+    assert injected_cell(notebook)["source"].splitlines()[-1] == TRAIN_OFF
     parameters = notebook.metadata.papermill.parameters
     assert parameters["results_dir"] == ".." and parameters["runs_dir"] == "../../runs" and "train" not in parameters
     tables = outputs_of(notebook, "text/html")
@@ -199,7 +198,7 @@ def test_an_executed_experiment_notebook_is_a_document_of_its_own(smoke):
         saved = nbformat.read(smoke.results / "notebooks" / f"{other}.ipynb", as_version=4)
         assert saved.metadata.papermill.parameters["results_dir"] == ".."
     curve = nbformat.read(smoke.results / "notebooks" / "masks_curve.ipynb", as_version=4)
-    assert [c for c in curve.cells if "injected-parameters" in c.metadata.get("tags", [])][0].source.endswith(COMPUTE_OFF)
+    assert injected_cell(curve)["source"].endswith(COMPUTE_OFF)
 
 
 def test_a_notebook_saved_in_the_project_names_no_runs_folder_outside_it(smoke):
